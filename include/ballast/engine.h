@@ -1,0 +1,188 @@
+/*
+ * libballast-engine: run a GGUF language model on the CPU.
+ *
+ * A bl_model_t is a loaded GGUF file (mmap'd; weights are never copied) plus
+ * its tokenizer and a worker thread pool. It is immutable after loading, so
+ * many contexts may share it. A bl_ctx_t is one sequence: its KV cache, its
+ * tokens so far and the logits of the last position. Contexts are independent
+ * so a scheduler can later decode several of them as one batch.
+ *
+ * Every function that can fail returns 0 or a negative BL_E* code from
+ * <ballast/errors.h>. Functions that take `char *err, size_t errlen` write a
+ * human-readable reason there (file, field, offset) on failure.
+ *
+ * Thread safety: one thread at a time per bl_ctx_t; a bl_model_t may be used
+ * from many threads, but forward passes on contexts of the same model are
+ * serialised internally (they share the model's thread pool).
+ */
+#ifndef BALLAST_ENGINE_H
+#define BALLAST_ENGINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ballast/errors.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bl_model bl_model_t;
+typedef struct bl_ctx bl_ctx_t;
+typedef int32_t bl_token_t;
+
+/* ---- models ------------------------------------------------------------ */
+
+typedef enum {
+    BL_ISA_AUTO = 0,   /* best the CPU supports */
+    BL_ISA_SCALAR = 1, /* the reference kernels */
+    BL_ISA_AVX2 = 2,
+    BL_ISA_AVX512 = 3,
+} bl_isa_t;
+
+typedef struct {
+    int n_threads; /* worker threads for matmuls and attention; 0 = online cores */
+    bl_isa_t isa;  /* force a kernel family (tests, benchmarks); AUTO picks from cpuid */
+} bl_model_params_t;
+
+typedef struct {
+    char arch[32];          /* general.architecture, e.g. "llama" */
+    char name[128];         /* general.name, may be empty */
+    uint32_t n_vocab;
+    uint32_t n_ctx_train;
+    uint32_t n_embd;
+    uint32_t n_layer;
+    uint32_t n_head;
+    uint32_t n_head_kv;
+    uint32_t n_ff;
+    uint64_t n_params;
+    uint64_t weight_bytes;  /* bytes of tensor data read per token (all weights) */
+    bl_token_t bos, eos;    /* -1 when absent */
+    bool add_bos;
+    const char *chat_template; /* tokenizer.chat_template, or NULL; owned by the model */
+    const char *file_type;  /* dominant weight type name, e.g. "Q4_0" */
+    const char *isa;        /* kernel family in use, e.g. "avx512-vnni" */
+} bl_model_info_t;
+
+void bl_model_params_default(bl_model_params_t *p);
+int bl_model_load(const char *path, const bl_model_params_t *p, bl_model_t **out, char *err,
+                  size_t errlen);
+void bl_model_free(bl_model_t *m);
+const bl_model_info_t *bl_model_info(const bl_model_t *m);
+
+/* ---- tokens ------------------------------------------------------------ */
+
+/* Tokenize text. add_special adds BOS (etc.) as the model's metadata says;
+ * parse_special turns spelled-out control tokens ("<s>") into their ids.
+ * Writes at most cap tokens; *n_out is the full count (so a caller may retry
+ * with a larger buffer when *n_out > cap, and gets BL_ERANGE). */
+int bl_tokenize(const bl_model_t *m, const char *text, size_t len, bool add_special,
+                bool parse_special, bl_token_t *tokens, size_t cap, size_t *n_out);
+
+/* The bytes a token stands for (byte-fallback tokens give their byte;
+ * control tokens give "" unless special is true). Returns the length, or a
+ * negative code; at most cap bytes are written. */
+int bl_token_piece(const bl_model_t *m, bl_token_t t, bool special, char *buf, size_t cap);
+
+bool bl_token_is_eog(const bl_model_t *m, bl_token_t t); /* end of generation */
+
+/* Streaming detokenizer: pieces go in, whole UTF-8 characters come out, so a
+ * streamed chunk never ends in the middle of a character. */
+typedef struct {
+    char pending[8];
+    size_t n_pending;
+} bl_detok_t;
+void bl_detok_init(bl_detok_t *d);
+/* Append the text of token t to out (cap bytes); returns bytes written or a
+ * negative code. Incomplete trailing UTF-8 is held back for the next call. */
+int bl_detok_push(bl_detok_t *d, const bl_model_t *m, bl_token_t t, char *out, size_t cap);
+/* Flush whatever is held back (invalid sequences come out as U+FFFD). */
+int bl_detok_flush(bl_detok_t *d, char *out, size_t cap);
+
+/* ---- contexts (sequences) ---------------------------------------------- */
+
+typedef struct {
+    uint32_t n_ctx; /* KV cache length in tokens; 0 = min(model's n_ctx_train, 4096) */
+} bl_ctx_params_t;
+
+void bl_ctx_params_default(bl_ctx_params_t *p);
+int bl_ctx_new(bl_model_t *m, const bl_ctx_params_t *p, bl_ctx_t **out, char *err, size_t errlen);
+void bl_ctx_free(bl_ctx_t *c);
+uint32_t bl_ctx_size(const bl_ctx_t *c);
+
+/* Append tokens to the sequence and run the forward pass over them; on return
+ * bl_ctx_logits() holds the logits of the last one. BL_ECONTEXT when they do
+ * not fit; cancel (may be NULL) is polled between layers. */
+int bl_ctx_feed(bl_ctx_t *c, const bl_token_t *tokens, size_t n, const atomic_bool *cancel);
+const float *bl_ctx_logits(const bl_ctx_t *c); /* n_vocab floats */
+/* Tokens currently in the KV cache, for prefix reuse. */
+const bl_token_t *bl_ctx_tokens(const bl_ctx_t *c, size_t *n);
+/* Forget everything after the first n_keep tokens (prefix reuse). */
+int bl_ctx_truncate(bl_ctx_t *c, size_t n_keep);
+
+/* ---- sampling ---------------------------------------------------------- */
+
+typedef struct {
+    float temperature;        /* 0 = greedy (argmax, ties to the lowest id) */
+    int32_t top_k;            /* 0 = off */
+    float top_p;              /* 1 = off */
+    float min_p;              /* 0 = off */
+    float repeat_penalty;     /* 1 = off */
+    int32_t repeat_last_n;    /* window for the penalties; 64 like llama.cpp */
+    float presence_penalty;   /* 0 = off */
+    float frequency_penalty;  /* 0 = off */
+    uint64_t seed;
+} bl_sampling_t;
+
+void bl_sampling_default(bl_sampling_t *s);
+
+typedef struct bl_sampler bl_sampler_t;
+int bl_sampler_new(const bl_model_t *m, const bl_sampling_t *s, bl_sampler_t **out);
+void bl_sampler_free(bl_sampler_t *s);
+/* Pick the next token from logits given the tokens so far (for penalties).
+ * Does not modify logits. */
+bl_token_t bl_sampler_sample(bl_sampler_t *s, const float *logits, const bl_token_t *history,
+                             size_t n_history);
+
+/* ---- generation -------------------------------------------------------- */
+
+typedef enum {
+    BL_FINISH_LENGTH = 0, /* max_tokens reached */
+    BL_FINISH_STOP,       /* end-of-generation token or a stop string */
+    BL_FINISH_CANCELED,
+    BL_FINISH_ERROR,
+} bl_finish_t;
+
+/* Called with each piece of text as it becomes safe to show (whole UTF-8
+ * characters, never part of a stop string). Return nonzero to stop. */
+typedef int (*bl_on_text_fn)(void *ud, const char *text, size_t len);
+
+typedef struct {
+    bl_sampling_t sampling;
+    int32_t max_tokens;             /* < 0: until the context is full */
+    const char *const *stop;        /* stop strings (not included in the output) */
+    size_t n_stop;
+    bl_on_text_fn on_text;
+    void *ud;
+    const atomic_bool *cancel;      /* may be NULL */
+} bl_generate_params_t;
+
+typedef struct {
+    size_t n_prompt;      /* prompt tokens fed */
+    size_t n_generated;   /* tokens sampled */
+    bl_finish_t finish;
+    double prefill_ms, decode_ms;
+} bl_generate_result_t;
+
+void bl_generate_params_default(bl_generate_params_t *p);
+/* Tokenize prompt (with BOS per the model), feed it after what the context
+ * already holds, and sample until a stop condition. */
+int bl_generate(bl_ctx_t *c, const char *prompt, size_t prompt_len, const bl_generate_params_t *p,
+                bl_generate_result_t *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

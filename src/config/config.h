@@ -1,0 +1,130 @@
+/*
+ * config: the YAML configuration — parsed with libyaml, `${VAR}` expanded
+ * from the environment, validated (unknown keys with a did-you-mean, types,
+ * references between providers and routes) with every error naming
+ * file:line:column. A bl_config_t is immutable once loaded; a reload builds a
+ * new one and swaps it in, so requests in flight keep the one they started on
+ * (it is reference counted).
+ *
+ * Secrets (api keys, client keys) are kept here and nowhere else; the
+ * printing functions never show them.
+ */
+#ifndef BL_CONFIG_H
+#define BL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    BL_PROVIDER_OPENAI = 0, /* any OpenAI-compatible API */
+} bl_provider_type_t;
+
+typedef struct {
+    uint64_t connect_ms;     /* TCP+TLS connect */
+    uint64_t first_token_ms; /* request sent -> first response byte/event */
+    uint64_t total_ms;       /* whole transfer */
+} bl_timeouts_t;
+
+typedef struct {
+    char *name;
+    bl_provider_type_t type;
+    char *base_url;          /* without trailing slash, e.g. https://api.openai.com/v1 */
+    char *api_key;           /* secret; NULL when not set */
+    bl_timeouts_t timeouts;
+    char **headers;          /* extra "Name: value" lines sent upstream */
+    size_t n_headers;
+    unsigned line;           /* where it was declared, for messages */
+} bl_provider_cfg_t;
+
+typedef struct {
+    size_t provider;         /* index into providers */
+    char *model;             /* model name sent to the provider */
+    unsigned weight;         /* share of load inside its tier, >= 1 */
+} bl_target_cfg_t;
+
+typedef struct {
+    bl_target_cfg_t *targets;
+    size_t n_targets;
+} bl_tier_cfg_t;
+
+typedef struct {
+    bool enabled;
+    uint64_t delay_ms;       /* 0 = the target's observed p95 time to first byte */
+    uint64_t min_delay_ms;   /* floor for the p95-based delay */
+} bl_hedge_cfg_t;
+
+typedef struct {
+    char *model;             /* the name clients send */
+    char **aliases;
+    size_t n_aliases;
+    bl_tier_cfg_t *tiers;
+    size_t n_tiers;
+    bl_hedge_cfg_t hedge;
+    unsigned max_attempts;   /* 0 = global retry.max_attempts */
+    uint64_t deadline_ms;    /* 0 = global retry.deadline_ms */
+} bl_route_cfg_t;
+
+typedef struct {
+    unsigned failure_threshold; /* consecutive failures that open it */
+    double error_rate;          /* or this failure share over the window ... */
+    unsigned min_requests;      /* ... once the window has this many results */
+    uint64_t window_ms;
+    uint64_t cooldown_ms;       /* open -> half-open after this */
+} bl_breaker_cfg_t;
+
+typedef struct {
+    unsigned max_attempts;   /* per request, all targets together */
+    uint64_t backoff_base_ms;/* before retrying the same target: base*2^k, capped, jittered */
+    uint64_t backoff_max_ms;
+    uint64_t deadline_ms;    /* whole request */
+} bl_retry_cfg_t;
+
+typedef struct {
+    char *host;
+    int port;
+} bl_listen_cfg_t;
+
+typedef struct {
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    unsigned max_headers;
+    uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms;
+    uint64_t idle_timeout_ms;
+    unsigned max_connections;
+    uint64_t shutdown_grace_ms;
+} bl_server_cfg_t;
+
+typedef struct {
+    char *file;              /* the path it was loaded from */
+    bl_listen_cfg_t listen;
+    bl_server_cfg_t server;
+    unsigned char (*key_hashes)[32]; /* SHA-256 of each accepted client key */
+    size_t n_keys;
+    bl_breaker_cfg_t breaker;
+    bl_retry_cfg_t retry;
+    char *log_level;         /* "debug" | "info" | "warn" | "error" */
+    bl_provider_cfg_t *providers;
+    size_t n_providers;
+    bl_route_cfg_t *routes;
+    size_t n_routes;
+    int refs;                /* reference count; see bl_config_ref */
+} bl_config_t;
+
+/* Load and validate. On error returns a negative code and writes
+ * "file:line:col: message" to err. */
+int bl_config_load(const char *path, bl_config_t **out, char *err, size_t errlen);
+int bl_config_parse(const char *text, size_t len, const char *file, bl_config_t **out, char *err,
+                    size_t errlen);
+bl_config_t *bl_config_ref(bl_config_t *c);
+void bl_config_unref(bl_config_t *c);
+
+/* Route for a client's model name (or alias); NULL when none. */
+const bl_route_cfg_t *bl_config_route(const bl_config_t *c, const char *model, size_t len);
+
+/* The route table as `ballast check-config` prints it; never prints secrets. */
+void bl_config_print(const bl_config_t *c, FILE *f);
+
+#endif
