@@ -1,0 +1,49 @@
+/*
+ * Tokenizers: text <-> token ids for the vocabularies GGUF files carry.
+ *
+ * `tokenizer.ggml.model = llama` is SentencePiece-style BPE over scores with
+ * byte fallback (<0xNN> tokens); byte-level BPE (`gpt2`, with merges and a
+ * named pre-tokenizer) comes later behind the same interface. A tokenizer is
+ * built once from a GGUF file's tokenizer.* keys and is immutable after that.
+ */
+#ifndef BL_ENGINE_TOKENIZER_H
+#define BL_ENGINE_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ballast/engine.h>
+
+#include "engine/gguf/gguf.h"
+
+typedef struct bl_tok bl_tok_t;
+
+/* Token kinds, as GGUF's tokenizer.ggml.token_type stores them. */
+typedef enum {
+    BL_TOKTYPE_UNDEFINED = 0,
+    BL_TOKTYPE_NORMAL = 1,
+    BL_TOKTYPE_UNKNOWN = 2,
+    BL_TOKTYPE_CONTROL = 3,
+    BL_TOKTYPE_USER_DEFINED = 4,
+    BL_TOKTYPE_UNUSED = 5,
+    BL_TOKTYPE_BYTE = 6,
+} bl_toktype_t;
+
+/* Build from the file's tokenizer.* metadata. err names the missing or bad key. */
+int bl_tok_from_gguf(const bl_gguf_t *g, bl_tok_t **out, char *err, size_t errlen);
+void bl_tok_free(bl_tok_t *t);
+
+uint32_t bl_tok_n_vocab(const bl_tok_t *t);
+bl_token_t bl_tok_bos(const bl_tok_t *t); /* -1 when none */
+bl_token_t bl_tok_eos(const bl_tok_t *t);
+bool bl_tok_add_bos(const bl_tok_t *t);
+bool bl_tok_is_eog(const bl_tok_t *t, bl_token_t id); /* eos, eot, ... */
+
+/* Same contract as bl_tokenize() in engine.h. */
+int bl_tok_encode(const bl_tok_t *t, const char *text, size_t len, bool add_special,
+                  bool parse_special, bl_token_t *out, size_t cap, size_t *n_out);
+/* Same contract as bl_token_piece() in engine.h. */
+int bl_tok_piece(const bl_tok_t *t, bl_token_t id, bool special, char *buf, size_t cap);
+
+#endif
