@@ -31,7 +31,7 @@ typedef struct {
     char *name;
     bl_provider_type_t type;
     char *base_url;          /* without trailing slash, e.g. https://api.openai.com/v1 */
-    char *api_key;           /* secret; NULL when not set */
+    char *api_key;           /* secret; NULL when not set or empty (`${KEY:-}`) */
     bl_timeouts_t timeouts;
     char **headers;          /* extra "Name: value" lines sent upstream */
     size_t n_headers;
@@ -64,6 +64,7 @@ typedef struct {
     bl_hedge_cfg_t hedge;
     unsigned max_attempts;   /* 0 = global retry.max_attempts */
     uint64_t deadline_ms;    /* 0 = global retry.deadline_ms */
+    unsigned line;           /* where it was declared, for messages */
 } bl_route_cfg_t;
 
 typedef struct {
@@ -82,8 +83,8 @@ typedef struct {
 } bl_retry_cfg_t;
 
 typedef struct {
-    char *host;
-    int port;
+    char *host;              /* an IP literal, IPv6 without brackets ("::1"); never a name */
+    int port;                /* 1..65535 */
 } bl_listen_cfg_t;
 
 typedef struct {
@@ -114,7 +115,9 @@ typedef struct {
 } bl_config_t;
 
 /* Load and validate. On error returns a negative code and writes
- * "file:line:col: message" to err. */
+ * "file:line:col: message" to err (BL_CONFIG_ERR_MAX bytes is always enough).
+ * The result holds one reference. bl_config_load reads the file: call it off
+ * the event loop (hot reload does it on the thread pool). */
 int bl_config_load(const char *path, bl_config_t **out, char *err, size_t errlen);
 int bl_config_parse(const char *text, size_t len, const char *file, bl_config_t **out, char *err,
                     size_t errlen);
@@ -123,6 +126,12 @@ void bl_config_unref(bl_config_t *c);
 
 /* Route for a client's model name (or alias); NULL when none. */
 const bl_route_cfg_t *bl_config_route(const bl_config_t *c, const char *model, size_t len);
+
+/* Provider by name; NULL when none. */
+const bl_provider_cfg_t *bl_config_provider(const bl_config_t *c, const char *name);
+
+/* Enough room for any message bl_config_load writes. */
+#define BL_CONFIG_ERR_MAX 1024
 
 /* The route table as `ballast check-config` prints it; never prints secrets. */
 void bl_config_print(const bl_config_t *c, FILE *f);
