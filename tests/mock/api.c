@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "mock.h"
 
@@ -329,22 +330,31 @@ static void render_completion(conn_t *c, const req_info_t *ri, bool malformed)
     sse_end(c);
 }
 
-/* FNV-1a of the input: deterministic small vectors in [-1, 1]. */
-static void embed_one(bl_buf_t *b, size_t index, const char *s, size_t n)
+/* FNV-1a of the input: deterministic small vectors in [-1, 1]. With
+ * encoding_format "base64" (the openai SDK's default) the vector is the
+ * base64 of its little-endian float32s, as OpenAI sends it. */
+static void embed_one(bl_buf_t *b, size_t index, const char *s, size_t n, bool base64)
 {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    bl_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":[", index ? "," : "",
-                  index);
+    bl_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":%s", index ? "," : "",
+                  index, base64 ? "\"" : "[");
+    float vec[8];
     for (int d = 0; d < 8; d++) {
         h ^= h >> 33;
         h *= 0xff51afd7ed558ccdull;
         h ^= h >> 33;
-        double v = (double)(h % 2000001) / 1000000.0 - 1.0;
-        bl_buf_printf(b, "%s%.6f", d ? "," : "", v);
+        vec[d] = (float)((double)(h % 2000001) / 1000000.0 - 1.0);
+        if (!base64)
+            bl_buf_printf(b, "%s%.6f", d ? "," : "", vec[d]);
     }
-    bl_buf_append_str(b, "]}");
+    if (base64) {
+        unsigned char enc[64];
+        int len = EVP_EncodeBlock(enc, (const unsigned char *)vec, (int)sizeof vec);
+        bl_buf_append(b, enc, (size_t)len);
+    }
+    bl_buf_append_str(b, base64 ? "\"}" : "]}");
 }
 
 static int render_embeddings(conn_t *c, json_t *root, const req_info_t *ri, bool malformed)
@@ -352,18 +362,20 @@ static int render_embeddings(conn_t *c, json_t *root, const req_info_t *ri, bool
     json_t *input = json_object_get(root, "input");
     bl_buf_t *b = &c->scratch;
     bl_buf_reset(b);
+    json_t *fmt = json_object_get(root, "encoding_format");
+    bool b64 = json_is_string(fmt) && !strcmp(json_string_value(fmt), "base64");
     bl_buf_append_str(b, "{\"object\":\"list\",\"data\":[");
     if (json_is_string(input)) {
-        embed_one(b, 0, json_string_value(input), json_string_length(input));
+        embed_one(b, 0, json_string_value(input), json_string_length(input), b64);
     } else if (json_is_array(input) && json_array_size(input) > 0) {
         size_t i;
         json_t *v;
         json_array_foreach(input, i, v)
         {
             if (json_is_string(v))
-                embed_one(b, i, json_string_value(v), json_string_length(v));
+                embed_one(b, i, json_string_value(v), json_string_length(v), b64);
             else if (json_is_array(v)) /* token ids */
-                embed_one(b, i, (const char *)&i, sizeof i);
+                embed_one(b, i, (const char *)&i, sizeof i, b64);
             else
                 return BL_EINVAL;
         }

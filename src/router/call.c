@@ -1,0 +1,834 @@
+/*
+ * One routed call: ordering targets, running attempts, failing over,
+ * hedging, and committing the first good response to the client.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "router/call.h"
+#include "router/sse.h"
+
+#define MAX_RESPONSE_BYTES (64u << 20)
+#define MAX_RETRY_AFTER_S 3600u
+
+static void try_next(bl_call_t *c);
+static void arm_timer(bl_call_t *c);
+static void on_timer(uv_timer_t *t);
+static void fail_call(bl_call_t *c, int status, const char *type, const char *code);
+
+/* ---- candidates ----------------------------------------------------------- */
+
+/* Tiers in order; inside a tier, a weighted shuffle: each position is drawn
+ * with probability proportional to weight among those not yet placed. */
+static int build_candidates(bl_call_t *c)
+{
+    const bl_route_cfg_t *rt = c->route;
+    size_t n = 0;
+    for (size_t t = 0; t < rt->n_tiers; t++)
+        n += rt->tiers[t].n_targets;
+    c->cands = calloc(n ? n : 1, sizeof *c->cands);
+    if (!c->cands)
+        return BL_ENOMEM;
+    for (size_t t = 0; t < rt->n_tiers; t++) {
+        const bl_tier_cfg_t *tier = &rt->tiers[t];
+        size_t first = c->n_cands;
+        for (size_t i = 0; i < tier->n_targets; i++) {
+            bl_candidate_t *cd = &c->cands[c->n_cands++];
+            cd->target = &tier->targets[i];
+            cd->provider = &c->cfg->providers[cd->target->provider];
+            cd->tier = (unsigned)t;
+            cd->health = bl_health_get(c->r->health, cd->provider->name, cd->target->model);
+            if (!cd->health)
+                return BL_ENOMEM;
+            bl_health_hold(cd->health); /* a reload must not free it under us */
+        }
+        for (size_t i = first; i < c->n_cands; i++) {
+            double total = 0;
+            for (size_t j = i; j < c->n_cands; j++)
+                total += c->cands[j].target->weight;
+            double x = bl_rng_unit(&c->r->rng) * total;
+            size_t pick = i;
+            for (size_t j = i; j < c->n_cands; j++) {
+                x -= c->cands[j].target->weight;
+                if (x < 0) {
+                    pick = j;
+                    break;
+                }
+            }
+            bl_candidate_t tmp = c->cands[i];
+            c->cands[i] = c->cands[pick];
+            c->cands[pick] = tmp;
+        }
+    }
+    return BL_OK;
+}
+
+/* ---- attempts --------------------------------------------------------------- */
+
+static double ms_since(uint64_t start_ns)
+{
+    return (double)(bl_now_ns() - start_ns) / 1e6;
+}
+
+static void attempt_free(bl_attempt_run_t *a)
+{
+    if (!a)
+        return;
+    if (a->xfer)
+        bl_upstream_cancel(a->xfer);
+    bl_buf_free(&a->body);
+    free(a->req_body);
+    free(a->url);
+    for (size_t i = 0; i < a->n_hdr; i++) {
+        /* The Authorization line holds a secret; don't leave it in freed memory. */
+        explicit_bzero(a->hdr_lines[i], strlen(a->hdr_lines[i]));
+        free(a->hdr_lines[i]);
+    }
+    free(a);
+}
+
+static void detach(bl_call_t *c, bl_attempt_run_t *a)
+{
+    for (unsigned i = 0; i < c->n_active; i++)
+        if (c->active[i] == a) {
+            c->active[i] = c->active[--c->n_active];
+            c->active[c->n_active] = NULL;
+            return;
+        }
+}
+
+static const char *target_label(const bl_attempt_run_t *a)
+{
+    return a->cand->health->key;
+}
+
+static void note_breaker_change(bl_call_t *c, bl_attempt_run_t *a, bool changed)
+{
+    if (!changed)
+        return;
+    bl_health_t *h = a->cand->health;
+    const char *lv[] = {h->key, bl_breaker_state_name(h->state)};
+    bl_metric_add(c->r->m_breaker_changes, 1, lv);
+    bl_log(h->state == BL_BREAKER_OPEN ? BL_LOG_WARN : BL_LOG_INFO, "breaker %s for %s",
+           bl_breaker_state_name(h->state), h->key);
+}
+
+static void record_end(bl_call_t *c, bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail)
+{
+    bl_attempt_t *log = &c->rep.attempts[a->log_idx];
+    log->outcome = o;
+    log->http_status = a->status;
+    log->ms = ms_since(a->start_ns);
+    if (detail)
+        snprintf(log->detail, sizeof log->detail, "%s", detail);
+    const char *lv[] = {target_label(a), bl_attempt_outcome_name(o)};
+    bl_metric_add(c->r->m_attempts, 1, lv);
+    const char *tv[] = {target_label(a)};
+    bl_metric_observe(c->r->m_duration, log->ms / 1000.0, tv);
+}
+
+/* An attempt failed before anything reached the client: judge the target,
+ * and move the call on unless another attempt is still running. */
+static void attempt_failed(bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail)
+{
+    bl_call_t *c = a->call;
+    uint64_t now = bl_now_ms();
+    record_end(c, a, o, detail);
+    bl_health_t *h = a->cand->health;
+    if (o == BL_ATTEMPT_CANCELED) {
+        bl_health_abandon(h);
+    } else {
+        note_breaker_change(c, a, bl_health_failure(h, &c->cfg->breaker, now));
+        const char *lv[] = {c->route->model, bl_attempt_outcome_name(o)};
+        bl_metric_add(c->r->m_failovers, 1, lv);
+    }
+    detach(c, a);
+    attempt_free(a);
+    if (c->finished || c->canceled)
+        return;
+    if (c->n_active == 0)
+        try_next(c);
+    else
+        arm_timer(c);
+}
+
+static void finish(bl_call_t *c)
+{
+    if (c->finished)
+        return;
+    c->finished = true;
+    c->rep.ttfb_ms = c->rep.ttfb_ms > 0 ? c->rep.ttfb_ms : -1;
+    uv_timer_stop(&c->timer);
+    if (c->cb.on_finish)
+        c->cb.on_finish(c->cb.ud, &c->rep);
+    bl_call_cancel(c); /* releases everything; no callbacks after on_finish */
+}
+
+static void extract_usage(bl_call_t *c, json_t *root)
+{
+    json_t *u = json_object_get(root, "usage");
+    if (!json_is_object(u))
+        return;
+    json_t *p = json_object_get(u, "prompt_tokens"), *k = json_object_get(u, "completion_tokens"),
+           *t = json_object_get(u, "total_tokens");
+    if (json_is_integer(p))
+        c->rep.usage_prompt = json_integer_value(p);
+    if (json_is_integer(k))
+        c->rep.usage_completion = json_integer_value(k);
+    if (json_is_integer(t))
+        c->rep.usage_total = json_integer_value(t);
+}
+
+/* Cancel every attempt but the winner; they are not the targets' fault. */
+static void cancel_losers(bl_call_t *c, bl_attempt_run_t *winner)
+{
+    for (unsigned i = c->n_active; i-- > 0;) {
+        bl_attempt_run_t *a = c->active[i];
+        if (a == winner)
+            continue;
+        record_end(c, a, BL_ATTEMPT_CANCELED, "lost the hedge");
+        bl_health_abandon(a->cand->health);
+        detach(c, a);
+        attempt_free(a);
+    }
+    c->hedge_at_ms = 0;
+}
+
+static void commit(bl_call_t *c, bl_attempt_run_t *a, bool stream, const char *body, size_t len)
+{
+    c->committed = true;
+    c->winner = a;
+    c->rep.answered = true;
+    c->rep.status = a->status;
+    c->rep.backend = target_label(a);
+    c->rep.tier = a->cand->tier;
+    c->rep.ttfb_ms = ms_since(c->start_ns);
+    cancel_losers(c, a);
+    bl_call_response_t r = {
+        .status = a->status,
+        .content_type = a->content_type[0] ? a->content_type : NULL,
+        .backend = target_label(a),
+        .attempts = c->rep.n_attempts,
+        .degraded = a->cand->tier > 0,
+        .stream = stream,
+        .body = body,
+        .len = len,
+        .retry_after = a->passthrough && a->retry_after[0] ? a->retry_after : NULL,
+    };
+    uv_timer_stop(&c->timer);
+    c->cb.on_response(c->cb.ud, &r);
+}
+
+/* The attempt produced a good result: judge the target healthy. */
+static void attempt_succeeded_health(bl_call_t *c, bl_attempt_run_t *a)
+{
+    double ttfb = a->got_first ? c->rep.attempts[a->log_idx].ms : -1;
+    note_breaker_change(c, a, bl_health_success(a->cand->health, &c->cfg->breaker, bl_now_ms(), ttfb));
+}
+
+/* A complete, non-streamed body from a 2xx: valid JSON or it is a failure. */
+static void complete_json(bl_call_t *c, bl_attempt_run_t *a)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(a->body.data ? a->body.data : "", a->body.len, 0, &jerr);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        attempt_failed(a, BL_ATTEMPT_MALFORMED, "response is not a JSON object");
+        return;
+    }
+    extract_usage(c, root);
+    json_decref(root);
+    commit(c, a, false, a->body.data, a->body.len);
+    if (c->canceled)
+        return;
+    record_end(c, a, BL_ATTEMPT_OK, NULL);
+    attempt_succeeded_health(c, a);
+    finish(c);
+}
+
+/* Events after the first: watch for usage, pass bytes through untouched. */
+static void scan_stream_usage(bl_call_t *c, bl_attempt_run_t *a, const char *p, size_t n)
+{
+    /* Usage comes in one of the last chunks; only events that mention it are
+     * parsed. Events may straddle reads, so keep the unfinished tail. */
+    bl_buf_append(&a->body, p, n);
+    size_t off = 0;
+    for (;;) {
+        size_t ev = bl_sse_event_len(a->body.data + off, a->body.len - off);
+        if (!ev)
+            break;
+        if (memmem(a->body.data + off, ev, "\"usage\"", 7) &&
+            bl_sse_event_data(a->body.data + off, ev, &c->scratch)) {
+            json_t *root = json_loadb(c->scratch.data, c->scratch.len, 0, NULL);
+            if (root)
+                extract_usage(c, root);
+            json_decref(root);
+        }
+        off += ev;
+    }
+    bl_buf_consume(&a->body, off);
+    if (a->body.len > (1u << 20))
+        bl_buf_reset(&a->body); /* an endless event; we only lose usage */
+}
+
+static bool nonempty_str(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
+/* What a stream event means before anything reached the client. */
+typedef enum { EV_HOLD, EV_COMMIT, EV_BAD } ev_verdict_t;
+
+static ev_verdict_t judge_event(const bl_buf_t *data)
+{
+    if (!strcmp(data->data, "[DONE]"))
+        return EV_COMMIT;
+    json_t *root = json_loadb(data->data, data->len, 0, NULL);
+    ev_verdict_t v = EV_COMMIT;
+    if (!json_is_object(root)) {
+        v = EV_BAD;
+    } else if (json_object_get(root, "error")) {
+        v = EV_BAD; /* an error event: the provider failed before answering */
+    } else {
+        /* OpenAI sends a role-only chunk first and the first token later; the
+         * role chunk shows the user nothing, so it is held until a chunk with
+         * content, a tool call or a finish reason — until then the request
+         * can still move to another target, and first_token_ms really times
+         * the first token. */
+        json_t *choices = json_object_get(root, "choices");
+        if (json_is_array(choices) && json_array_size(choices) > 0) {
+            v = EV_HOLD;
+            size_t i;
+            json_t *ch;
+            json_array_foreach(choices, i, ch) {
+                json_t *d = json_object_get(ch, "delta");
+                json_t *fr = json_object_get(ch, "finish_reason");
+                if (nonempty_str(ch, "text") || (fr && !json_is_null(fr)) ||
+                    (json_is_object(d) &&
+                     (nonempty_str(d, "content") || nonempty_str(d, "refusal") ||
+                      json_object_get(d, "tool_calls") || json_object_get(d, "function_call"))))
+                    v = EV_COMMIT;
+            }
+        }
+    }
+    json_decref(root);
+    return v;
+}
+
+/* Before commit: hold stream bytes until the first event that carries
+ * content; commit then, or fail over if an event is broken. */
+static void stream_precommit(bl_call_t *c, bl_attempt_run_t *a)
+{
+    while (a->scanned < a->body.len) {
+        size_t ev = bl_sse_event_len(a->body.data + a->scanned, a->body.len - a->scanned);
+        if (!ev)
+            return;
+        const char *evp = a->body.data + a->scanned;
+        a->scanned += ev;
+        if (!bl_sse_event_data(evp, ev, &c->scratch))
+            continue; /* comment or keep-alive: forwarded with the first real event */
+        ev_verdict_t v = judge_event(&c->scratch);
+        if (v == EV_BAD) {
+            attempt_failed(a, BL_ATTEMPT_MALFORMED, "stream event is not a valid chunk");
+            return;
+        }
+        if (v == EV_HOLD)
+            continue;
+        a->got_first = true;
+        a->first_token_deadline_ms = 0;
+        const char *tv[] = {target_label(a)};
+        bl_metric_observe(c->r->m_ttfb, ms_since(a->start_ns) / 1000.0, tv);
+        c->rep.attempts[a->log_idx].ms = ms_since(a->start_ns);
+        /* Hand over what we held, then keep only the unscanned tail for usage. */
+        bl_buf_t held = a->body;
+        a->body = (bl_buf_t){0};
+        commit(c, a, true, NULL, 0);
+        if (!c->canceled) {
+            c->cb.on_data(c->cb.ud, held.data, held.len);
+            if (!c->canceled)
+                scan_stream_usage(c, a, held.data, held.len);
+        }
+        bl_buf_free(&held);
+        return;
+    }
+}
+
+/* ---- upstream callbacks --------------------------------------------------- */
+
+static bool is_failover_status(int s)
+{
+    return s >= 500 || s == 408 || s == 429;
+}
+
+static void copy_header(const bl_buf_t *raw, const char *name, char *out, size_t cap)
+{
+    bl_str_t v = bl_upstream_header(raw, name);
+    size_t n = v.p ? BL_MIN(v.n, cap - 1) : 0;
+    if (n)
+        memcpy(out, v.p, n);
+    out[n] = '\0';
+}
+
+static void on_up_headers(void *ud, int status, const bl_buf_t *raw)
+{
+    bl_attempt_run_t *a = ud;
+    bl_call_t *c = a->call;
+    a->status = status;
+    copy_header(raw, "content-type", a->content_type, sizeof a->content_type);
+    copy_header(raw, "retry-after", a->retry_after, sizeof a->retry_after);
+    if (is_failover_status(status)) {
+        uint64_t secs;
+        if ((status == 429 || status == 503) && a->retry_after[0] &&
+            bl_parse_retry_after((bl_str_t){a->retry_after, strlen(a->retry_after)},
+                                 bl_wall_ms() / 1000, &secs)) {
+            bl_health_cooldown(a->cand->health, bl_now_ms(),
+                               BL_MIN(secs, (uint64_t)MAX_RETRY_AFTER_S) * 1000);
+        }
+        char detail[64];
+        snprintf(detail, sizeof detail, "HTTP %d", status);
+        attempt_failed(a,
+                       status == 429   ? BL_ATTEMPT_HTTP_429
+                       : status == 408 ? BL_ATTEMPT_HTTP_408
+                                       : BL_ATTEMPT_HTTP_5XX,
+                       detail);
+        return;
+    }
+    if (status < 200 || status >= 300)
+        a->passthrough = true; /* the client's own error: theirs to see, no retry */
+    (void)c;
+}
+
+static int on_up_body(void *ud, const char *p, size_t n)
+{
+    bl_attempt_run_t *a = ud;
+    bl_call_t *c = a->call;
+    if (c->committed && c->winner == a) {
+        c->cb.on_data(c->cb.ud, p, n);
+        if (!c->canceled)
+            scan_stream_usage(c, a, p, n);
+        return 0;
+    }
+    if (a->body.len + n > MAX_RESPONSE_BYTES) {
+        attempt_failed(a, BL_ATTEMPT_MALFORMED, "response too large");
+        return 0;
+    }
+    bl_buf_append(&a->body, p, n);
+    if (c->req.stream && !a->passthrough && !strncasecmp(a->content_type, "text/event-stream", 17))
+        stream_precommit(c, a);
+    return 0;
+}
+
+static bl_attempt_outcome_t classify(bl_up_result_t r)
+{
+    switch (r) {
+    case BL_UP_CONNECT:
+    case BL_UP_DNS:
+    case BL_UP_TLS: return BL_ATTEMPT_CONNECT;
+    case BL_UP_TIMEOUT_CONNECT:
+    case BL_UP_TIMEOUT_TOTAL: return BL_ATTEMPT_TIMEOUT;
+    case BL_UP_PROTOCOL: return BL_ATTEMPT_MALFORMED;
+    default: return BL_ATTEMPT_RESET;
+    }
+}
+
+static void on_up_done(void *ud, bl_up_result_t res, const char *errmsg)
+{
+    bl_attempt_run_t *a = ud;
+    bl_call_t *c = a->call;
+    a->xfer = NULL; /* the upstream module is done with it */
+    if (c->committed && c->winner == a) {
+        if (res == BL_UP_OK) {
+            record_end(c, a, BL_ATTEMPT_OK, NULL);
+            attempt_succeeded_health(c, a);
+        } else {
+            /* The client already has part of the answer; we can only end it. */
+            c->rep.stream_cut = true;
+            record_end(c, a, BL_ATTEMPT_STREAM_CUT, bl_up_result_name(res));
+            note_breaker_change(c, a, bl_health_failure(a->cand->health, &c->cfg->breaker,
+                                                        bl_now_ms()));
+        }
+        finish(c);
+        return;
+    }
+    if (res != BL_UP_OK) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s%s%s", bl_up_result_name(res), errmsg && *errmsg ? ": " : "",
+                 errmsg ? errmsg : "");
+        attempt_failed(a, classify(res), detail);
+        return;
+    }
+    if (a->passthrough) {
+        /* Pass the client error through as the provider sent it. */
+        commit(c, a, false, a->body.data ? a->body.data : "", a->body.len);
+        if (c->canceled)
+            return;
+        record_end(c, a, BL_ATTEMPT_CLIENT_ERROR, NULL);
+        /* A 4xx is an answer, not an outage: the target is healthy. */
+        attempt_succeeded_health(c, a);
+        c->rep.status = a->status;
+        finish(c);
+        return;
+    }
+    if (c->req.stream && !strncasecmp(a->content_type, "text/event-stream", 17)) {
+        attempt_failed(a, BL_ATTEMPT_MALFORMED, "stream ended before any content");
+        return;
+    }
+    /* Non-streamed (or a provider that answered a stream request with JSON). */
+    complete_json(c, a);
+}
+
+/* ---- starting attempts ---------------------------------------------------- */
+
+static char *dup_printf(const char *fmt, const char *a, const char *b)
+{
+    size_t n = strlen(fmt) + strlen(a) + strlen(b);
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, fmt, a, b);
+    return s;
+}
+
+static int build_request(bl_call_t *c, bl_attempt_run_t *a)
+{
+    const bl_provider_cfg_t *p = a->cand->provider;
+    /* The model value is swapped byte for byte; everything else in the
+     * client's body goes upstream exactly as it came. */
+    json_t *m = json_string(a->cand->target->model);
+    char *quoted = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+    json_decref(m);
+    if (!quoted)
+        return BL_ENOMEM;
+    size_t qn = strlen(quoted);
+    size_t tail = c->req.body_len - c->req.model_off - c->req.model_len;
+    a->req_len = c->req.model_off + qn + tail;
+    a->req_body = malloc(a->req_len + 1);
+    if (!a->req_body) {
+        free(quoted);
+        return BL_ENOMEM;
+    }
+    memcpy(a->req_body, c->req.body, c->req.model_off);
+    memcpy(a->req_body + c->req.model_off, quoted, qn);
+    memcpy(a->req_body + c->req.model_off + qn, c->req.body + c->req.model_off + c->req.model_len,
+           tail);
+    a->req_body[a->req_len] = '\0';
+    free(quoted);
+
+    a->url = dup_printf("%s%s", p->base_url, c->req.path);
+    if (!a->url)
+        return BL_ENOMEM;
+    a->hdr_lines[a->n_hdr++] = strdup("Content-Type: application/json");
+    a->hdr_lines[a->n_hdr++] =
+        strdup(c->req.stream ? "Accept: text/event-stream" : "Accept: application/json");
+    a->hdr_lines[a->n_hdr++] = dup_printf("X-Request-Id: %s%s", c->request_id, "");
+    a->hdr_lines[a->n_hdr++] = strdup("User-Agent: ballast/" BL_VERSION_STRING);
+    if (p->api_key)
+        a->hdr_lines[a->n_hdr++] = dup_printf("Authorization: Bearer %s%s", p->api_key, "");
+    for (size_t i = 0; i < p->n_headers && a->n_hdr < BL_ARRAY_LEN(a->hdr_lines); i++)
+        a->hdr_lines[a->n_hdr++] = strdup(p->headers[i]);
+    for (size_t i = 0; i < a->n_hdr; i++)
+        if (!a->hdr_lines[i])
+            return BL_ENOMEM;
+    return BL_OK;
+}
+
+static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
+{
+    if (c->rep.n_attempts >= BL_MAX_ATTEMPTS)
+        return false;
+    bl_attempt_run_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return false;
+    a->call = c;
+    a->cand = cd;
+    a->start_ns = bl_now_ns();
+    a->log_idx = c->rep.n_attempts++;
+    bl_attempt_t *log = &c->rep.attempts[a->log_idx];
+    snprintf(log->target, sizeof log->target, "%s", cd->health->key);
+    log->tier = cd->tier;
+    cd->tried = true;
+    bl_health_begin(cd->health);
+    c->active[c->n_active++] = a;
+
+    const bl_timeouts_t *to = &cd->provider->timeouts;
+    /* first_token_ms bounds streams only: a non-streamed answer arrives whole
+     * when generation ends, and total_ms bounds that. */
+    if (c->req.stream && to->first_token_ms)
+        a->first_token_deadline_ms = bl_now_ms() + to->first_token_ms;
+
+    if (build_request(c, a)) {
+        attempt_failed(a, BL_ATTEMPT_CONNECT, "out of memory building the request");
+        return true;
+    }
+    bl_upstream_req_t ureq = {
+        .method = "POST",
+        .url = a->url,
+        .headers = (const char *const *)a->hdr_lines,
+        .n_headers = a->n_hdr,
+        .body = a->req_body,
+        .body_len = a->req_len,
+        .connect_timeout_ms = to->connect_ms,
+        .total_timeout_ms = to->total_ms,
+    };
+    bl_upstream_cb_t ucb = {
+        .ud = a, .on_headers = on_up_headers, .on_body = on_up_body, .on_done = on_up_done};
+    if (bl_upstream_start(c->r->up, &ureq, &ucb, &a->xfer)) {
+        a->xfer = NULL;
+        attempt_failed(a, BL_ATTEMPT_CONNECT, "could not start the transfer");
+        return true;
+    }
+    /* Hedge: if this one is slow to answer, start the next target too. */
+    const bl_hedge_cfg_t *hg = &c->route->hedge;
+    if (hg->enabled && c->n_active == 1) {
+        double delay = (double)hg->delay_ms;
+        if (!hg->delay_ms) {
+            double p95 = bl_health_ttfb_p95(cd->health);
+            delay = p95 > 0 ? p95 : (double)cd->provider->timeouts.first_token_ms / 2;
+        }
+        if (delay < (double)hg->min_delay_ms)
+            delay = (double)hg->min_delay_ms;
+        c->hedge_at_ms = bl_now_ms() + (uint64_t)delay;
+    }
+    arm_timer(c);
+    return true;
+}
+
+static uint64_t backoff_ms(bl_call_t *c)
+{
+    const bl_retry_cfg_t *rc = &c->cfg->retry;
+    uint64_t d = rc->backoff_base_ms;
+    for (unsigned i = 1; i < c->round && d < rc->backoff_max_ms; i++)
+        d *= 2;
+    if (d > rc->backoff_max_ms)
+        d = rc->backoff_max_ms;
+    /* "equal jitter": half fixed, half random, so retries from many clients spread. */
+    return d / 2 + (uint64_t)(bl_rng_unit(&c->r->rng) * (double)(d / 2 + 1));
+}
+
+static void fail_all_tried(bl_call_t *c)
+{
+    /* Nothing left: 503, with Retry-After from the soonest target to recover. */
+    uint64_t now = bl_now_ms(), wait = UINT64_MAX;
+    for (size_t i = 0; i < c->n_cands; i++) {
+        uint64_t w = bl_health_wait_ms(c->cands[i].health, &c->cfg->breaker, now);
+        if (w < wait)
+            wait = w;
+    }
+    c->rep.retry_after_s = wait == UINT64_MAX || wait < 1000 ? 1 : (wait + 999) / 1000;
+    fail_call(c, 503, "server_error", "upstream_unavailable");
+}
+
+/* Start the next attempt, or wait out a backoff, or give up. */
+static void try_next(bl_call_t *c)
+{
+    if (c->finished || c->canceled || c->committed)
+        return;
+    uint64_t now = bl_now_ms();
+    if (now >= c->deadline_ms) {
+        fail_call(c, 504, "server_error", "timeout");
+        return;
+    }
+    while (c->rep.n_attempts < c->max_attempts) {
+        if (c->next_cand >= c->n_cands) {
+            /* Every target had its turn. Go round again only if one can take
+             * traffic; coming back to a target waits a jittered backoff. */
+            bool any = false;
+            for (size_t i = 0; i < c->n_cands; i++)
+                any |= bl_health_available(c->cands[i].health, &c->cfg->breaker, now);
+            if (!any)
+                break;
+            c->round++;
+            c->next_cand = 0;
+            uint64_t wait = backoff_ms(c);
+            if (now + wait >= c->deadline_ms)
+                break;
+            c->resume_at_ms = now + wait;
+            arm_timer(c);
+            return;
+        }
+        bl_candidate_t *cd = &c->cands[c->next_cand++];
+        if (!bl_health_available(cd->health, &c->cfg->breaker, now))
+            continue; /* named as skipped in the error message, if it comes to that */
+        if (start_attempt(c, cd))
+            return;
+    }
+    if (c->n_active == 0)
+        fail_all_tried(c);
+}
+
+/* ---- the call's one timer ------------------------------------------------- */
+
+static void arm_timer(bl_call_t *c)
+{
+    if (c->finished || c->canceled)
+        return;
+    uint64_t next = c->committed ? UINT64_MAX : c->deadline_ms;
+    for (unsigned i = 0; i < c->n_active; i++)
+        if (c->active[i]->first_token_deadline_ms && c->active[i]->first_token_deadline_ms < next)
+            next = c->active[i]->first_token_deadline_ms;
+    if (c->hedge_at_ms && c->hedge_at_ms < next)
+        next = c->hedge_at_ms;
+    if (c->resume_at_ms && c->resume_at_ms < next)
+        next = c->resume_at_ms;
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    uint64_t now = bl_now_ms();
+    uv_timer_start(&c->timer, on_timer, next > now ? next - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    bl_call_t *c = t->data;
+    uint64_t now = bl_now_ms();
+    if (c->finished || c->canceled)
+        return;
+    if (!c->committed && now >= c->deadline_ms) {
+        for (unsigned i = c->n_active; i-- > 0;) {
+            bl_attempt_run_t *a = c->active[i];
+            record_end(c, a, BL_ATTEMPT_TIMEOUT, "request deadline");
+            bl_health_abandon(a->cand->health);
+            detach(c, a);
+            attempt_free(a);
+        }
+        fail_call(c, 504, "server_error", "timeout");
+        return;
+    }
+    for (unsigned i = c->n_active; i-- > 0;) {
+        bl_attempt_run_t *a = c->active[i];
+        if (a->first_token_deadline_ms && now >= a->first_token_deadline_ms && !a->got_first) {
+            attempt_failed(a, BL_ATTEMPT_TIMEOUT, "no first token in time");
+            if (c->finished || c->canceled || c->committed)
+                return;
+            i = c->n_active; /* the set changed; rescan */
+        }
+    }
+    if (c->hedge_at_ms && now >= c->hedge_at_ms) {
+        c->hedge_at_ms = 0;
+        if (c->n_active == 1 && !c->active[0]->got_first) {
+            /* Start the next candidate beside the slow one; first good answer wins. */
+            while (c->next_cand < c->n_cands && c->rep.n_attempts < c->max_attempts) {
+                bl_candidate_t *cd = &c->cands[c->next_cand++];
+                if (!bl_health_available(cd->health, &c->cfg->breaker, now))
+                    continue;
+                const char *lv[] = {c->route->model};
+                bl_metric_add(c->r->m_hedges, 1, lv);
+                start_attempt(c, cd);
+                break;
+            }
+        }
+    }
+    if (c->resume_at_ms && now >= c->resume_at_ms) {
+        c->resume_at_ms = 0;
+        try_next(c);
+        if (c->finished || c->canceled)
+            return;
+    }
+    arm_timer(c);
+}
+
+/* ---- public --------------------------------------------------------------- */
+
+static void fail_call(bl_call_t *c, int status, const char *type, const char *code)
+{
+    if (c->finished || c->canceled)
+        return;
+    c->rep.answered = false;
+    c->rep.status = status;
+    c->rep.error_type = type;
+    c->rep.error_code = code;
+    bl_buf_t msg = {0};
+    bl_buf_append_str(&msg, status == 504 ? "request deadline exceeded" : "no upstream could answer");
+    const char *sep = ": ";
+    for (unsigned i = 0; i < c->rep.n_attempts; i++, sep = "; ") {
+        const bl_attempt_t *at = &c->rep.attempts[i];
+        bl_buf_printf(&msg, "%s%s: %s", sep, at->target,
+                      at->detail[0] ? at->detail : bl_attempt_outcome_name(at->outcome));
+    }
+    uint64_t now = bl_now_ms();
+    for (size_t i = 0; i < c->n_cands; i++) {
+        const bl_candidate_t *cd = &c->cands[i];
+        if (cd->tried)
+            continue;
+        uint64_t wait = bl_health_wait_ms(cd->health, &c->cfg->breaker, now);
+        bl_buf_printf(&msg, "%s%s: skipped (%s, retry in %llus)", sep, cd->health->key,
+                      cd->health->state == BL_BREAKER_OPEN ? "circuit open" : "cooling down",
+                      (unsigned long long)((wait + 999) / 1000));
+        sep = "; ";
+    }
+    snprintf(c->rep.error_message, sizeof c->rep.error_message, "%s", msg.data);
+    bl_buf_free(&msg);
+    finish(c);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    bl_call_t *c = h->data;
+    free(c->cands);
+    bl_buf_free(&c->scratch);
+    free(c);
+}
+
+int bl_call_start(bl_router_t *r, bl_config_t *cfg, const bl_route_cfg_t *route,
+                  const bl_call_req_t *req, const bl_call_cb_t *cb, bl_call_t **out)
+{
+    bl_call_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return BL_ENOMEM;
+    c->r = r;
+    c->cfg = bl_config_ref(cfg);
+    c->route = route;
+    c->req = *req;
+    snprintf(c->request_id, sizeof c->request_id, "%s", req->request_id ? req->request_id : "");
+    c->req.request_id = c->request_id;
+    c->cb = *cb;
+    c->start_ns = bl_now_ns();
+    c->rep.usage_prompt = c->rep.usage_completion = c->rep.usage_total = -1;
+    uint64_t deadline = route->deadline_ms ? route->deadline_ms : cfg->retry.deadline_ms;
+    c->deadline_ms = bl_now_ms() + (deadline ? deadline : 120000);
+    c->max_attempts = route->max_attempts ? route->max_attempts : cfg->retry.max_attempts;
+    if (!c->max_attempts || c->max_attempts > BL_MAX_ATTEMPTS)
+        c->max_attempts = BL_MAX_ATTEMPTS;
+    uv_timer_init(r->loop, &c->timer);
+    c->timer.data = c;
+    r->active_calls++;
+    if (build_candidates(c)) {
+        c->canceled = true;
+        bl_call_cancel(c);
+        return BL_ENOMEM;
+    }
+    *out = c;
+    try_next(c);
+    return BL_OK;
+}
+
+void bl_call_cancel(bl_call_t *c)
+{
+    if (uv_is_closing((uv_handle_t *)&c->timer))
+        return;
+    c->canceled = true;
+    for (unsigned i = c->n_active; i-- > 0;) {
+        bl_attempt_run_t *a = c->active[i];
+        if (!c->finished)
+            record_end(c, a, BL_ATTEMPT_CANCELED, "client went away");
+        bl_health_abandon(a->cand->health);
+        attempt_free(a);
+        c->active[i] = NULL;
+    }
+    c->n_active = 0;
+    for (size_t i = 0; i < c->n_cands; i++)
+        if (c->cands[i].health)
+            bl_health_release(c->cands[i].health);
+    c->n_cands = 0;
+    c->r->active_calls--;
+    bl_config_unref(c->cfg);
+    c->cfg = NULL;
+    uv_timer_stop(&c->timer);
+    /* Freed when the timer handle is closed, on a later loop turn, so callers
+     * up the stack may still read the struct safely. */
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}

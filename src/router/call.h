@@ -1,0 +1,74 @@
+/* Internal to router: the state of a routed call and its attempts. */
+#ifndef BL_ROUTER_CALL_H
+#define BL_ROUTER_CALL_H
+
+#include "router/router.h"
+
+struct bl_router {
+    uv_loop_t *loop;
+    bl_upstream_t *up;
+    bl_health_table_t *health;
+    bl_rng_t rng;
+    size_t active_calls;
+    bl_metric_t *m_attempts, *m_failovers, *m_hedges, *m_breaker, *m_breaker_changes,
+        *m_cooldown, *m_ttfb, *m_duration;
+};
+
+/* A target the call may try, in the order it will try them. */
+typedef struct {
+    const bl_target_cfg_t *target;
+    const bl_provider_cfg_t *provider;
+    bl_health_t *health;
+    unsigned tier;
+    bool tried;
+} bl_candidate_t;
+
+typedef struct bl_attempt_run {
+    struct bl_call *call;
+    bl_candidate_t *cand;
+    bl_upstream_xfer_t *xfer;
+    unsigned log_idx;         /* index in call->rep.attempts */
+    uint64_t start_ns;
+    uint64_t first_token_deadline_ms; /* 0 once the first token arrived (or not a stream) */
+    int status;
+    char content_type[128];
+    char retry_after[64];
+    bl_buf_t body;            /* response bytes held until the response is committed */
+    size_t scanned;           /* stream: bytes of body already split into events */
+    bool got_first;
+    bool passthrough;         /* a client error we hand to the client as it is */
+    char *req_body;           /* the client body with the target's model */
+    size_t req_len;
+    char *url;
+    char *hdr_lines[24];
+    size_t n_hdr;
+} bl_attempt_run_t;
+
+#define BL_MAX_PARALLEL 2 /* the attempt and one hedge */
+
+struct bl_call {
+    bl_router_t *r;
+    bl_config_t *cfg;
+    const bl_route_cfg_t *route;
+    bl_call_req_t req;
+    char request_id[40];
+    bl_call_cb_t cb;
+    bl_candidate_t *cands;
+    size_t n_cands;
+    size_t next_cand;
+    unsigned round;           /* passes over the candidate list */
+    unsigned max_attempts;
+    bl_attempt_run_t *active[BL_MAX_PARALLEL];
+    unsigned n_active;
+    uint64_t start_ns;
+    uint64_t deadline_ms;
+    uint64_t hedge_at_ms;     /* 0: no hedge pending */
+    uint64_t resume_at_ms;    /* 0: not waiting out a backoff */
+    uv_timer_t timer;
+    bl_call_report_t rep;
+    bl_attempt_run_t *winner;
+    bl_buf_t scratch;
+    bool committed, finished, canceled;
+};
+
+#endif
