@@ -78,10 +78,23 @@ typedef struct bl_gguf bl_gguf_t;
 int bl_gguf_open(const char *path, bl_gguf_t **out, char *err, size_t errlen);
 int bl_gguf_open_mem(const void *data, size_t size, bl_gguf_t **out, char *err, size_t errlen);
 void bl_gguf_close(bl_gguf_t *g);
+/* bl_gguf_open with flags: BL_GGUF_POPULATE asks the kernel to read the whole
+ * file ahead (MADV_WILLNEED); off by default so opening is cheap. */
+#define BL_GGUF_POPULATE 1u
+int bl_gguf_open_ex(const char *path, unsigned flags, bl_gguf_t **out, char *err,
+                    size_t errlen);
 
 uint32_t bl_gguf_version(const bl_gguf_t *g);
 size_t bl_gguf_file_size(const bl_gguf_t *g);
 const void *bl_gguf_base(const bl_gguf_t *g);
+uint32_t bl_gguf_alignment(const bl_gguf_t *g);
+uint64_t bl_gguf_data_offset(const bl_gguf_t *g); /* absolute offset of the tensor data */
+
+/* Bytes of one scalar of type t (0 for string, array, unknown); its name ("u32"). */
+size_t bl_gguf_vtype_size(bl_gguf_vtype_t t);
+const char *bl_gguf_vtype_name(bl_gguf_vtype_t t);
+/* Does the (not NUL-terminated) string equal the C string? */
+bool bl_gguf_str_eq(bl_gguf_str_t s, const char *lit);
 
 size_t bl_gguf_n_kv(const bl_gguf_t *g);
 const bl_gguf_kv_t *bl_gguf_kv_at(const bl_gguf_t *g, size_t i);
@@ -93,6 +106,15 @@ int bl_gguf_get_u32(const bl_gguf_t *g, const char *key, uint32_t *out);
 int bl_gguf_get_f32(const bl_gguf_t *g, const char *key, float *out);
 int bl_gguf_get_bool(const bl_gguf_t *g, const char *key, bool *out);
 int bl_gguf_get_str(const bl_gguf_t *g, const char *key, bl_gguf_str_t *out);
+int bl_gguf_get_u64(const bl_gguf_t *g, const char *key, uint64_t *out);
+int bl_gguf_get_i64(const bl_gguf_t *g, const char *key, int64_t *out);
+/* An array key whose elements are of elem_type (BL_EFORMAT when another type). */
+int bl_gguf_get_arr(const bl_gguf_t *g, const char *key, bl_gguf_vtype_t elem_type,
+                    const bl_gguf_kv_t **out);
+/* Element i of a numeric array, converted (arr_data may be unaligned; these
+ * copy). arr_f32 takes f32/f64 arrays; arr_i64 any integer or bool array. */
+int bl_gguf_arr_f32(const bl_gguf_kv_t *kv, uint64_t i, float *out);
+int bl_gguf_arr_i64(const bl_gguf_kv_t *kv, uint64_t i, int64_t *out);
 /* Element i of a string array (bounds-checked; strings were validated at open). */
 int bl_gguf_arr_str(const bl_gguf_t *g, const bl_gguf_kv_t *kv, uint64_t i, bl_gguf_str_t *out);
 
@@ -111,6 +133,10 @@ int bl_gguf_w_i32(bl_gguf_writer_t *w, const char *key, int32_t v);
 int bl_gguf_w_f32(bl_gguf_writer_t *w, const char *key, float v);
 int bl_gguf_w_bool(bl_gguf_writer_t *w, const char *key, bool v);
 int bl_gguf_w_str(bl_gguf_writer_t *w, const char *key, const char *v);
+int bl_gguf_w_u64(bl_gguf_writer_t *w, const char *key, uint64_t v);
+/* Any scalar type (not string/array); v points at one element of that type. */
+int bl_gguf_w_val(bl_gguf_writer_t *w, const char *key, bl_gguf_vtype_t type, const void *v);
+int bl_gguf_w_strn(bl_gguf_writer_t *w, const char *key, const char *v, size_t n);
 int bl_gguf_w_arr(bl_gguf_writer_t *w, const char *key, bl_gguf_vtype_t type, const void *data,
                   uint64_t n);
 int bl_gguf_w_arr_str(bl_gguf_writer_t *w, const char *key, const char *const *v, uint64_t n);
@@ -119,6 +145,18 @@ int bl_gguf_w_copy_kv(bl_gguf_writer_t *w, const bl_gguf_t *src, const bl_gguf_k
 /* Add a tensor; data (size bytes of `type` for shape ne) is copied. */
 int bl_gguf_w_tensor(bl_gguf_writer_t *w, const char *name, uint32_t type, uint32_t n_dims,
                      const uint64_t *ne, const void *data, size_t size);
+/* Add a tensor whose data is produced at save time: fill(ctx, dst, size) writes
+ * the tensor's size bytes into dst and returns 0 or a BL_E* code. Only one
+ * tensor's data is in memory at a time, so multi-GB files stream. ctx must
+ * stay valid until save. */
+typedef int (*bl_gguf_fill_fn)(void *ctx, void *dst, size_t size);
+int bl_gguf_w_tensor_fn(bl_gguf_writer_t *w, const char *name, uint32_t type, uint32_t n_dims,
+                        const uint64_t *ne, bl_gguf_fill_fn fill, void *ctx);
+/* Write PATH.tmp and rename it to path (atomic). general.alignment, when set
+ * as a u32, is honored; otherwise 32. */
 int bl_gguf_writer_save(bl_gguf_writer_t *w, const char *path, char *err, size_t errlen);
+/* The same file image in memory (malloc'd, caller frees); for tests/fuzz seeds. */
+int bl_gguf_writer_to_mem(bl_gguf_writer_t *w, void **out, size_t *size, char *err,
+                          size_t errlen);
 
 #endif
