@@ -46,4 +46,22 @@ int bl_tok_encode(const bl_tok_t *t, const char *text, size_t len, bool add_spec
 /* Same contract as bl_token_piece() in engine.h. */
 int bl_tok_piece(const bl_tok_t *t, bl_token_t id, bool special, char *buf, size_t cap);
 
+/* The piece without copying: *p points into the tokenizer (valid while it
+ * lives), *n is its length (0 for control tokens unless special). */
+int bl_tok_piece_ref(const bl_tok_t *t, bl_token_t id, bool special, const char **p, size_t *n);
+
+/* The token's text as stored in the vocabulary (not unescaped), or NULL. */
+const char *bl_tok_text(const bl_tok_t *t, bl_token_t id, size_t *len);
+/* Id of the token whose stored text is exactly p[0..n), or -1. */
+bl_token_t bl_tok_find(const bl_tok_t *t, const char *p, size_t n);
+bl_token_t bl_tok_eot(const bl_tok_t *t); /* -1 when none */
+bl_token_t bl_tok_unk(const bl_tok_t *t);
+/* Control (or unknown) tokens print nothing unless asked for. */
+bool bl_tok_is_control(const bl_tok_t *t, bl_token_t id);
+
+/* bl_detok_push() of engine.h for a tokenizer (the bl_model_t wrapper just
+ * passes the model's tokenizer): appends token id's piece (special=false) to
+ * out, holding back an incomplete trailing UTF-8 sequence in d. */
+int bl_tok_detok_push(bl_detok_t *d, const bl_tok_t *t, bl_token_t id, char *out, size_t cap);
+
 #endif
