@@ -23,7 +23,7 @@ typedef enum {
 
 typedef struct {
     uint64_t connect_ms;     /* TCP+TLS connect */
-    uint64_t first_token_ms; /* request sent -> first response byte/event */
+    uint64_t first_token_ms; /* streams: request sent -> first chunk with content */
     uint64_t total_ms;       /* whole transfer */
 } bl_timeouts_t;
 

@@ -204,7 +204,7 @@ static int read_route(bl_yaml_ctx_t *x, yaml_node_t *n, const bl_config_t *c, bl
 
     if (v[3] && (rc = read_hedge(x, v[3], &r->hedge)))
         return rc;
-    if (v[4] && (rc = bl_cfg_uint(x, v[4], "max_attempts", 1, 100, &r->max_attempts)))
+    if (v[4] && (rc = bl_cfg_uint(x, v[4], "max_attempts", 1, 16, &r->max_attempts)))
         return rc;
     if (v[5] && (rc = bl_cfg_u64(x, v[5], "deadline_ms", 1, 86400000, &r->deadline_ms)))
         return rc;

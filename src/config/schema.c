@@ -228,7 +228,7 @@ static int read_retry(bl_yaml_ctx_t *x, yaml_node_t *n, bl_retry_cfg_t *r)
     int rc = bl_cfg_fields(x, n, "retry", names, BL_ARRAY_LEN(names), v);
     if (rc)
         return rc;
-    if (v[0] && (rc = bl_cfg_uint(x, v[0], names[0], 1, 100, &r->max_attempts)))
+    if (v[0] && (rc = bl_cfg_uint(x, v[0], names[0], 1, 16, &r->max_attempts)))
         return rc;
     if (v[1] && (rc = bl_cfg_u64(x, v[1], names[1], 0, 600000, &r->backoff_base_ms)))
         return rc;

@@ -387,7 +387,7 @@ static void missing_required_keys(void **state)
 static void out_of_range(void **state)
 {
     expect_err("retry: {max_attempts: 0}\n" PROVIDERS ROUTES,
-               "t.yaml:1:23: max_attempts must be between 1 and 100, got 0");
+               "t.yaml:1:23: max_attempts must be between 1 and 16, got 0");
     expect_err("breaker:\n  error_rate: 1.5\n" PROVIDERS ROUTES,
                "t.yaml:2:15: error_rate must be above 0 and at most 1 (a share of requests)");
     expect_err("server: {max_connections: 99999999999999999999999}\n" PROVIDERS ROUTES,

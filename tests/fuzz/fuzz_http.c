@@ -1,4 +1,5 @@
-/* libFuzzer target: arbitrary bytes through the server's request assembly
+/* libFuzzer target: arbitrary bytes through the request path: the server's
+ * request assembly, then the api's JSON handling of the body
  * (src/server/http_parse.c), fed in pieces the way the server's reads feed
  * it, with the server's buffer handling (compaction during the body, dropping
  * a finished request). Checks that every view stays inside the buffer and
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_scan.h"
 #include "server/http_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -51,6 +53,23 @@ static void use_request(const bl_hp_t *hp, const bl_buf_t *b, size_t rpos)
     touch(bl_hp_method(hp), strlen(bl_hp_method(hp)));
     if (hp->body.len)
         touch(hp->body.data, hp->body.len);
+    /* then what the api does with the body: validate, find model/stream,
+     * unescape the model name */
+    bl_json_member_t m[] = {{.key = "model"}, {.key = "stream"}};
+    const char *why;
+    size_t where;
+    if (bl_json_scan_object(hp->body.data ? hp->body.data : "", hp->body.len, m, 2, &why,
+                            &where) == 0) {
+        for (int i = 0; i < 2; i++)
+            CHECK(m[i].off + m[i].len <= hp->body.len);
+        if (m[0].kind == BL_JSON_STRING) {
+            char name[256];
+            long n = bl_json_unescape(hp->body.data + m[0].off, m[0].len, name, sizeof name);
+            CHECK(n < (long)sizeof name);
+        }
+    } else {
+        CHECK(where <= hp->body.len);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

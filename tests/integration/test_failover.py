@@ -95,6 +95,24 @@ def test_connect_refused():
         teardown(mocks[1:], b)
 
 
+def test_tls_failure():
+    # https to a server that speaks plain HTTP: the handshake fails at once
+    a, bm = start_mock("a"), start_mock("b")
+    cfg = ("providers:\n"
+           "  - {name: a, type: openai, base_url: 'https://127.0.0.1:%d/v1', timeouts: %s}\n"
+           % (a.port, TIMEOUTS) + provider("b", bm.port, timeouts=TIMEOUTS) +
+           "routes:\n  - model: gpt-4o-mini\n    tiers:\n"
+           "      - [{provider: a, model: model-a}]\n      - [{provider: b, model: model-b}]\n")
+    b = Ballast(cfg)
+    try:
+        expect_from(b, "b", False, attempts=2, degraded=True)
+        assert b.metric("ballast_attempts_total", target="a/model-a", outcome="connect") == 1
+        detail = b.log_lines()[-1]["attempts"][0]["detail"]
+        assert detail.startswith("tls"), detail
+    finally:
+        teardown([a, bm], b)
+
+
 def test_reset_mid_body():
     # non-streamed: the body breaks off, so b answers
     mocks, b = setup()
@@ -356,6 +374,7 @@ if __name__ == "__main__":
     run_tests([
         test_healthy_first_tier_answers,
         test_connect_refused,
+        test_tls_failure,
         test_reset_mid_body,
         test_stream_broken_before_first_token_fails_over,
         test_first_token_timeout_counts_tokens_not_the_role_chunk,
