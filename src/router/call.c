@@ -222,11 +222,15 @@ static void commit(bl_call_t *c, bl_attempt_run_t *a, bool stream, const char *b
     c->cb.on_response(c->cb.ud, &r);
 }
 
-/* The attempt produced a good result: judge the target healthy. */
+/* The attempt produced a good result: judge the target healthy. Its time to
+ * first token (or to the whole answer, when not streamed) feeds the p95 that
+ * hedging waits for. */
 static void attempt_succeeded_health(bl_call_t *c, bl_attempt_run_t *a)
 {
-    double ttfb = a->got_first ? c->rep.attempts[a->log_idx].ms : -1;
-    note_breaker_change(c, a, bl_health_success(a->cand->health, &c->cfg->breaker, bl_now_ms(), ttfb));
+    if (a->ttfb_ms < 0)
+        a->ttfb_ms = ms_since(a->start_ns);
+    note_breaker_change(c, a,
+                        bl_health_success(a->cand->health, &c->cfg->breaker, bl_now_ms(), a->ttfb_ms));
 }
 
 /* A complete, non-streamed body from a 2xx: valid JSON or it is a failure. */
@@ -241,6 +245,9 @@ static void complete_json(bl_call_t *c, bl_attempt_run_t *a)
     }
     extract_usage(c, root);
     json_decref(root);
+    a->ttfb_ms = ms_since(a->start_ns);
+    const char *tv[] = {target_label(a)};
+    bl_metric_observe(c->r->m_ttfb, a->ttfb_ms / 1000.0, tv);
     commit(c, a, false, a->body.data, a->body.len);
     if (c->canceled)
         return;
@@ -340,9 +347,9 @@ static void stream_precommit(bl_call_t *c, bl_attempt_run_t *a)
             continue;
         a->got_first = true;
         a->first_token_deadline_ms = 0;
+        a->ttfb_ms = ms_since(a->start_ns);
         const char *tv[] = {target_label(a)};
-        bl_metric_observe(c->r->m_ttfb, ms_since(a->start_ns) / 1000.0, tv);
-        c->rep.attempts[a->log_idx].ms = ms_since(a->start_ns);
+        bl_metric_observe(c->r->m_ttfb, a->ttfb_ms / 1000.0, tv);
         /* Hand over what we held, then keep only the unscanned tail for usage. */
         bl_buf_t held = a->body;
         a->body = (bl_buf_t){0};
@@ -545,6 +552,7 @@ static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
     a->call = c;
     a->cand = cd;
     a->start_ns = bl_now_ns();
+    a->ttfb_ms = -1;
     a->log_idx = c->rep.n_attempts++;
     bl_attempt_t *log = &c->rep.attempts[a->log_idx];
     snprintf(log->target, sizeof log->target, "%s", cd->health->key);

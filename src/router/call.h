@@ -35,6 +35,7 @@ typedef struct bl_attempt_run {
     char retry_after[64];
     bl_buf_t body;            /* response bytes held until the response is committed */
     size_t scanned;           /* stream: bytes of body already split into events */
+    double ttfb_ms;           /* first token (stream) or whole answer (not), -1 before */
     bool got_first;
     bool passthrough;         /* a client error we hand to the client as it is */
     char *req_body;           /* the client body with the target's model */

@@ -349,6 +349,25 @@ def test_hedging_takes_the_faster_target():
         teardown(mocks, b)
 
 
+def test_hedging_waits_for_the_observed_p95():
+    # delay_ms 0: hedge after the target's own p95 time to first token
+    mocks, b = setup(route_extra="    hedge: {delay_ms: 0, min_delay_ms: 30}\n")
+    a, bm = mocks
+    try:
+        for _ in range(12):  # enough samples for a p95 (a answers in ~1 ms)
+            expect_from(b, "a", True, attempts=1)
+        assert b.metric("ballast_hedges_total", route="gpt-4o-mini") == 0
+        a.set_mode("slow_first_byte", ms=2000)
+        t0 = time.time()
+        expect_from(b, "b", True, attempts=2)
+        # hedged at the 30 ms floor; without samples it would wait
+        # first_token_ms / 2 = 300 ms
+        assert time.time() - t0 < 0.25
+        assert b.metric("ballast_hedges_total", route="gpt-4o-mini") == 1
+    finally:
+        teardown(mocks, b)
+
+
 def test_client_disconnect_cancels_upstream():
     mocks, b = setup()
     a = mocks[0]
@@ -393,5 +412,6 @@ if __name__ == "__main__":
         test_breaker_opens_half_opens_and_closes,
         test_readyz_fails_when_a_route_has_no_usable_target,
         test_hedging_takes_the_faster_target,
+        test_hedging_waits_for_the_observed_p95,
         test_client_disconnect_cancels_upstream,
     ])
