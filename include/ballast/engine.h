@@ -112,11 +112,15 @@ int bl_ctx_new(bl_model_t *m, const bl_ctx_params_t *p, bl_ctx_t **out, char *er
 void bl_ctx_free(bl_ctx_t *c);
 uint32_t bl_ctx_size(const bl_ctx_t *c);
 
-/* Append tokens to the sequence and run the forward pass over them; on return
+/* Append tokens to the sequence and run the forward pass over them (after
+ * the last token bl_generate sampled, if it left one); on return
  * bl_ctx_logits() holds the logits of the last one. BL_ECONTEXT when they do
- * not fit; cancel (may be NULL) is polled between layers. */
+ * not fit, BL_EINVAL for an id outside the vocabulary (nothing is fed);
+ * cancel (may be NULL) is polled between layers (BL_ECANCELED). */
 int bl_ctx_feed(bl_ctx_t *c, const bl_token_t *tokens, size_t n, const atomic_bool *cancel);
-const float *bl_ctx_logits(const bl_ctx_t *c); /* n_vocab floats */
+/* n_vocab floats, or NULL before the first feed (or after a truncate that
+ * dropped the position they belonged to). */
+const float *bl_ctx_logits(const bl_ctx_t *c);
 /* Tokens currently in the KV cache, for prefix reuse. */
 const bl_token_t *bl_ctx_tokens(const bl_ctx_t *c, size_t *n);
 /* Forget everything after the first n_keep tokens (prefix reuse). */
@@ -177,8 +181,16 @@ typedef struct {
 } bl_generate_result_t;
 
 void bl_generate_params_default(bl_generate_params_t *p);
-/* Tokenize prompt (with BOS per the model), feed it after what the context
- * already holds, and sample until a stop condition. */
+/* Tokenize prompt (BOS per the model's metadata when the context is empty;
+ * spelled-out control tokens such as "<|im_start|>" are parsed, so rendered
+ * chat templates work), feed it after what the context already holds, and
+ * sample until a stop condition. The context keeps the sequence, so a
+ * caller can continue it (an empty prompt generates more) or reuse its
+ * prefix (bl_ctx_tokens / bl_ctx_truncate). The last token sampled is not
+ * run through the model until the next feed (so it is not yet in
+ * bl_ctx_tokens); an end-of-generation token is not kept. Returns
+ * BL_ECONTEXT when the prompt does not fit; a cancel is not an error
+ * (res->finish says BL_FINISH_CANCELED). */
 int bl_generate(bl_ctx_t *c, const char *prompt, size_t prompt_len, const bl_generate_params_t *p,
                 bl_generate_result_t *res);
 

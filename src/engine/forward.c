@@ -1,0 +1,258 @@
+/*
+ * The llama forward pass over a batch of tokens of one sequence.
+ *
+ *   x = token_embd[token]
+ *   for each layer:
+ *       h = rmsnorm(x) * attn_norm
+ *       q, k, v = Wq h, Wk h, Wv h;  rope(q), rope(k);  cache k, v (F16)
+ *       x += Wo attention(q, K, V)          (causal, grouped-query heads)
+ *       h = rmsnorm(x) * ffn_norm
+ *       x += Wdown (silu(Wgate h) * Wup h)
+ *   logits = Woutput (rmsnorm(x_last) * output_norm)
+ *
+ * A prompt is one batch: each weight matrix is multiplied by all its columns
+ * at once. Matmuls split output rows across the pool; attention splits
+ * (token, head) pairs.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "engine/kernels/kernels.h"
+#include "engine/model.h"
+#include "engine/ops.h"
+
+/* Matmul rows are handed out in chunks (a multiple of this many rows) from
+ * a shared counter, several chunks per thread, so a thread that gets
+ * descheduled on a busy machine does not hold up the others. */
+#define ROW_ALIGN 16
+#define CHUNKS_PER_THREAD 4
+
+typedef struct {
+    const bl_mat_t *w;
+    const void *act;
+    float *y;
+} mm_t;
+
+typedef struct {
+    mm_t mm[3];
+    int n_mm;
+    uint32_t ncols;
+    size_t chunk;       /* rows per chunk */
+    size_t n_chunks[3]; /* per matrix */
+    size_t total_chunks;
+} mm_job_t;
+
+static void mm_worker(void *arg, size_t c0, size_t c1)
+{
+    const mm_job_t *j = arg;
+    for (size_t c = c0; c < c1; c++) {
+        int i = 0;
+        size_t k = c;
+        while (k >= j->n_chunks[i])
+            k -= j->n_chunks[i++];
+        const bl_mat_t *w = j->mm[i].w;
+        size_t r0 = k * j->chunk, r1 = r0 + j->chunk < w->n_out ? r0 + j->chunk : w->n_out;
+        bl_kern_matmul(w->type, w->data, w->row_bytes, w->n_in, j->mm[i].act, j->ncols, j->mm[i].y,
+                       w->n_out, r0, r1);
+    }
+}
+
+typedef struct {
+    uint32_t type;
+    const float *x;
+    size_t n;
+    uint32_t ncols;
+    void *dst;
+} prep_job_t;
+
+static void prep_worker(void *arg, size_t c0, size_t c1)
+{
+    const prep_job_t *j = arg;
+    if (c0 < c1)
+        bl_kern_prepare(j->type, j->x + c0 * j->n, j->n, c1 - c0,
+                        (char *)j->dst + c0 * bl_kern_act_bytes(j->type, j->n));
+}
+
+/* y_i = W_i x for up to three matrices sharing the input x (ncols columns of
+ * n_in). The input is prepared once per distinct weight type. */
+static void matmuls(bl_ctx_t *c, const float *x, uint32_t ncols, const bl_mat_t *const *w,
+                    float *const *y, int k)
+{
+    mm_job_t job = {.n_mm = k, .ncols = ncols};
+    const int nth = bl_pool_size(c->m->pool);
+    size_t rows = 0;
+    for (int i = 0; i < k; i++)
+        rows += w[i]->n_out;
+    size_t per = (rows + (size_t)nth * CHUNKS_PER_THREAD - 1) / ((size_t)nth * CHUNKS_PER_THREAD);
+    job.chunk = nth == 1 ? rows : (per + ROW_ALIGN - 1) / ROW_ALIGN * ROW_ALIGN;
+    for (int i = 0; i < k; i++) {
+        job.n_chunks[i] = (w[i]->n_out + job.chunk - 1) / job.chunk;
+        job.total_chunks += job.n_chunks[i];
+    }
+    uint32_t types[3];
+    int n_types = 0;
+    for (int i = 0; i < k; i++) {
+        int t = 0;
+        while (t < n_types && types[t] != w[i]->type)
+            t++;
+        void *act = (char *)c->s.act + (size_t)t * c->s.act_cap;
+        if (t == n_types) {
+            types[n_types++] = w[i]->type;
+            prep_job_t pj = {w[i]->type, x, w[i]->n_in, ncols, act};
+            bl_pool_for(c->m->pool, ncols, 0, prep_worker, &pj);
+        }
+        job.mm[i] = (mm_t){w[i], act, y[i]};
+    }
+    bl_pool_for(c->m->pool, job.total_chunks, 1, mm_worker, &job);
+}
+
+static void matmul1(bl_ctx_t *c, const float *x, uint32_t ncols, const bl_mat_t *w, float *y)
+{
+    matmuls(c, x, ncols, &w, &y, 1);
+}
+
+typedef struct {
+    bl_ctx_t *c;
+    uint32_t layer, n_tokens, pos0;
+} attn_job_t;
+
+static void attn_worker(void *arg, size_t i0, size_t i1)
+{
+    const attn_job_t *j = arg;
+    const bl_hparams_t *hp = &j->c->m->hp;
+    const bl_scratch_t *s = &j->c->s;
+    const bl_kv_t *kv = &j->c->kv;
+    const uint32_t hd = hp->head_dim, QD = hp->n_head * hd;
+    const uint32_t group = hp->n_head / hp->n_head_kv;
+    const float scale = 1.0f / sqrtf((float)hd);
+    /* The SIMD attention unless the reference kernels were asked for. */
+    const bool simd = hd % 16 == 0 && bl_kern_isa() != BL_ISA_SCALAR;
+    /* like llama.cpp, large batches (long prompts) take the tiled kernel */
+    const bool tiled = j->n_tokens >= BL_ATTN_TILED_MIN;
+    for (size_t i = i0; i < i1; i++) {
+        uint32_t t = (uint32_t)(i / hp->n_head), h = (uint32_t)(i % hp->n_head);
+        uint32_t kvh = h / group;
+        const uint16_t *k = bl_kv_k(kv, j->layer, 0) + (size_t)kvh * hd;
+        const uint16_t *v = bl_kv_v(kv, j->layer, 0) + (size_t)kvh * hd;
+        float *out = s->att + (size_t)t * QD + (size_t)h * hd;
+        const float *q = s->q + (size_t)t * QD + (size_t)h * hd;
+        const uint32_t n_kv = j->pos0 + t + 1; /* causal */
+        if (tiled && simd)
+            bl_op_attend_tiled_avx2(out, q, k, v, kv->row, hd, n_kv, scale);
+        else if (tiled)
+            bl_op_attend_tiled(out, q, k, v, kv->row, hd, n_kv, scale);
+        else if (simd)
+            bl_op_attend_avx2(out, q, k, v, kv->row, hd, n_kv, scale);
+        else
+            bl_op_attend(out, q, k, v, kv->row, hd, n_kv, scale);
+    }
+}
+
+/* Per-token work of a batch (norms, rope, swiglu), split by token across
+ * the pool when there is more than one token. */
+typedef struct {
+    bl_ctx_t *c;
+    uint32_t layer, n_tokens;
+    void (*fn)(bl_ctx_t *c, uint32_t layer, uint32_t t);
+} tok_job_t;
+
+static void tok_worker(void *arg, size_t t0, size_t t1)
+{
+    const tok_job_t *j = arg;
+    for (size_t t = t0; t < t1; t++)
+        j->fn(j->c, j->layer, (uint32_t)t);
+}
+
+static void per_token(bl_ctx_t *c, uint32_t layer, uint32_t n,
+                      void (*fn)(bl_ctx_t *c, uint32_t layer, uint32_t t))
+{
+    tok_job_t j = {c, layer, n, fn};
+    bl_pool_for(c->m->pool, n, 0, tok_worker, &j);
+}
+
+static void attn_norm(bl_ctx_t *c, uint32_t l, uint32_t t)
+{
+    const bl_hparams_t *hp = &c->m->hp;
+    size_t E = hp->n_embd;
+    bl_op_rmsnorm(c->s.xb + t * E, c->s.x + t * E, c->m->layers[l].attn_norm, E, hp->rms_eps);
+}
+
+static void ffn_norm(bl_ctx_t *c, uint32_t l, uint32_t t)
+{
+    const bl_hparams_t *hp = &c->m->hp;
+    size_t E = hp->n_embd;
+    bl_op_rmsnorm(c->s.xb + t * E, c->s.x + t * E, c->m->layers[l].ffn_norm, E, hp->rms_eps);
+}
+
+/* RoPE on this token's q and k, then k and v into the cache as F16. */
+static void rope_and_cache(bl_ctx_t *c, uint32_t l, uint32_t t)
+{
+    const bl_model_t *m = c->m;
+    const bl_hparams_t *hp = &m->hp;
+    const uint32_t hd = hp->head_dim, pos = c->n_past + t;
+    const size_t QD = (size_t)hp->n_head * hd, KD = (size_t)hp->n_head_kv * hd;
+    float *q = c->s.q + t * QD, *k = c->s.k + t * KD;
+    bl_op_rope(q, hp->n_head, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale,
+               m->rope_freqs);
+    bl_op_rope(k, hp->n_head_kv, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale,
+               m->rope_freqs);
+    bl_op_f32_to_f16(bl_kv_k(&c->kv, l, pos), k, KD);
+    bl_op_f32_to_f16(bl_kv_v(&c->kv, l, pos), c->s.v + t * KD, KD);
+}
+
+static void swiglu(bl_ctx_t *c, uint32_t l, uint32_t t)
+{
+    size_t F = c->m->hp.n_ff;
+    bl_op_swiglu(c->s.gate + t * F, c->s.up + t * F, F);
+}
+
+int bl_forward(bl_ctx_t *c, const bl_token_t *tokens, uint32_t n, const atomic_bool *cancel)
+{
+    const bl_model_t *m = c->m;
+    const bl_hparams_t *hp = &m->hp;
+    bl_scratch_t *s = &c->s;
+    const uint32_t E = hp->n_embd;
+    const uint32_t pos0 = c->n_past;
+
+    if (n == 0 || n > s->cap || pos0 + n > c->kv.n_ctx)
+        return BL_ECONTEXT;
+    for (uint32_t t = 0; t < n; t++) {
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= hp->n_vocab)
+            return BL_EINVAL;
+        const char *row = (const char *)m->tok_embd.data;
+        row += (size_t)tokens[t] * m->tok_embd.row_bytes;
+        bl_kern_dequantize_row(m->tok_embd.type, row, s->x + (size_t)t * E, E);
+    }
+
+    for (uint32_t l = 0; l < hp->n_layer; l++) {
+        if (cancel && atomic_load(cancel))
+            return BL_ECANCELED;
+        const bl_layer_t *L = &m->layers[l];
+
+        /* attention */
+        per_token(c, l, n, attn_norm);
+        const bl_mat_t *wqkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *const qkv[3] = {s->q, s->k, s->v};
+        matmuls(c, s->xb, n, wqkv, qkv, 3);
+        per_token(c, l, n, rope_and_cache);
+        attn_job_t aj = {c, l, n, pos0};
+        bl_pool_for(m->pool, (size_t)n * hp->n_head, 0, attn_worker, &aj);
+        matmul1(c, s->att, n, &L->wo, s->o);
+        bl_op_add(s->x, s->o, (size_t)n * E);
+
+        /* feed-forward */
+        per_token(c, l, n, ffn_norm);
+        const bl_mat_t *wgu[2] = {&L->w_gate, &L->w_up};
+        float *const gu[2] = {s->gate, s->up};
+        matmuls(c, s->xb, n, wgu, gu, 2);
+        per_token(c, l, n, swiglu);
+        matmul1(c, s->gate, n, &L->w_down, s->o);
+        bl_op_add(s->x, s->o, (size_t)n * E);
+    }
+
+    /* Only the last position's logits are needed for generation. */
+    bl_op_rmsnorm(s->xlast, s->x + (size_t)(n - 1) * E, m->output_norm, E, hp->rms_eps);
+    matmul1(c, s->xlast, 1, &m->output, c->logits);
+    c->have_logits = true;
+    return 0;
+}

@@ -1,0 +1,251 @@
+/*
+ * bl_generate: prompt in, streamed text out.
+ *
+ * Text reaches the caller in whole UTF-8 characters (the detokenizer holds
+ * back partial ones) and never contains any part of a stop string: text that
+ * could be the start of a stop string is held back until the next tokens
+ * show whether it is.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/model.h"
+
+void bl_generate_params_default(bl_generate_params_t *p)
+{
+    memset(p, 0, sizeof *p);
+    bl_sampling_default(&p->sampling);
+    p->max_tokens = -1;
+}
+
+typedef struct {
+    const bl_generate_params_t *p;
+    char *pend; /* decoded text not yet shown */
+    size_t n_pend, cap;
+    bool user_stop; /* on_text asked to stop */
+} gen_t;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void emit(gen_t *g, const char *text, size_t len)
+{
+    if (len == 0 || g->user_stop || !g->p->on_text)
+        return;
+    if (g->p->on_text(g->p->ud, text, len))
+        g->user_stop = true;
+}
+
+/* Is pend[q..] a proper prefix of some stop string? */
+static bool prefix_of_stop(const gen_t *g, size_t q)
+{
+    size_t tail = g->n_pend - q;
+    for (size_t i = 0; i < g->p->n_stop; i++) {
+        const char *s = g->p->stop[i];
+        size_t sl = s ? strlen(s) : 0;
+        if (sl > tail && !memcmp(g->pend + q, s, tail))
+            return true;
+    }
+    return false;
+}
+
+/* Add decoded text; show what is safe. Returns 1 when a stop string is
+ * complete (the text before it has been shown), 0 otherwise, or BL_ENOMEM. */
+static int push_text(gen_t *g, const char *text, size_t len, bool final)
+{
+    if (g->n_pend + len > g->cap) {
+        size_t cap = (g->n_pend + len) * 2 + 64;
+        char *p = realloc(g->pend, cap);
+        if (!p)
+            return BL_ENOMEM;
+        g->pend = p;
+        g->cap = cap;
+    }
+    memcpy(g->pend + g->n_pend, text, len);
+    g->n_pend += len;
+
+    /* The earliest complete stop string wins. */
+    size_t cut = g->n_pend;
+    for (size_t i = 0; i < g->p->n_stop; i++) {
+        const char *s = g->p->stop[i];
+        size_t sl = s ? strlen(s) : 0;
+        if (sl == 0 || sl > g->n_pend)
+            continue;
+        const char *hit = memmem(g->pend, g->n_pend, s, sl);
+        if (hit && (size_t)(hit - g->pend) < cut)
+            cut = (size_t)(hit - g->pend);
+    }
+    if (cut < g->n_pend) {
+        emit(g, g->pend, cut);
+        g->n_pend = 0;
+        return 1;
+    }
+    size_t show = g->n_pend;
+    if (!final)
+        for (size_t q = 0; q < g->n_pend; q++)
+            if (prefix_of_stop(g, q)) {
+                show = q;
+                break;
+            }
+    emit(g, g->pend, show);
+    memmove(g->pend, g->pend + show, g->n_pend - show);
+    g->n_pend -= show;
+    return 0;
+}
+
+static int tokenize_prompt(bl_ctx_t *c, const char *prompt, size_t len, bl_token_t **out, size_t *n)
+{
+    /* BOS only at the start of a sequence; a prompt fed after earlier text
+     * continues it. Spelled-out control tokens are parsed so chat templates
+     * work. */
+    bool add_special = c->n_past == 0;
+    size_t cap = len + 8;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bl_token_t *toks = malloc(cap * sizeof *toks);
+        if (!toks)
+            return BL_ENOMEM;
+        int rc = bl_tokenize(c->m, prompt, len, add_special, true, toks, cap, n);
+        if (rc == 0) {
+            *out = toks;
+            return 0;
+        }
+        free(toks);
+        if (rc != BL_ERANGE)
+            return rc;
+        cap = *n;
+    }
+    return BL_ERANGE;
+}
+
+int bl_generate(bl_ctx_t *c, const char *prompt, size_t prompt_len, const bl_generate_params_t *p,
+                bl_generate_result_t *res)
+{
+    bl_generate_result_t dummy;
+    if (!res)
+        res = &dummy;
+    memset(res, 0, sizeof *res);
+    res->finish = BL_FINISH_ERROR;
+    if (!p || (!prompt && prompt_len) || (p->n_stop && !p->stop))
+        return BL_EINVAL;
+    gen_t g = {.p = p};
+    bl_token_t *toks = NULL;
+    bl_sampler_t *smp = NULL;
+    size_t n_toks = 0;
+    int rc = tokenize_prompt(c, prompt ? prompt : "", prompt_len, &toks, &n_toks);
+    if (rc < 0)
+        goto done;
+    if (n_toks == 0 && !c->have_logits && c->pending < 0) {
+        rc = BL_EINVAL; /* nothing to continue from */
+        goto done;
+    }
+    if (n_toks + (c->pending >= 0) > bl_ctx_size(c) - c->n_past) {
+        rc = BL_ECONTEXT;
+        goto done;
+    }
+    if ((rc = bl_sampler_new(c->m, &p->sampling, &smp)) < 0)
+        goto done;
+
+    double t0 = now_ms();
+    rc = bl_ctx_feed(c, toks, n_toks, p->cancel);
+    res->prefill_ms = now_ms() - t0;
+    res->n_prompt = n_toks;
+    if (rc == BL_ECANCELED) {
+        res->finish = BL_FINISH_CANCELED;
+        rc = 0;
+        goto done;
+    }
+    if (rc < 0)
+        goto done;
+
+    bl_detok_t dt;
+    bl_detok_init(&dt);
+    char piece[1024];
+    bool stopped = false;
+    t0 = now_ms();
+    for (;;) {
+        if (p->cancel && atomic_load(p->cancel)) {
+            res->finish = BL_FINISH_CANCELED;
+            break;
+        }
+        if (p->max_tokens >= 0 && res->n_generated >= (size_t)p->max_tokens) {
+            res->finish = BL_FINISH_LENGTH;
+            break;
+        }
+        size_t n_hist;
+        const bl_token_t *hist = bl_ctx_tokens(c, &n_hist);
+        bl_token_t tok = bl_sampler_sample(smp, bl_ctx_logits(c), hist, n_hist);
+        if (tok < 0) {
+            rc = tok;
+            goto done;
+        }
+        res->n_generated++;
+        if (bl_token_is_eog(c->m, tok)) {
+            res->finish = BL_FINISH_STOP;
+            break;
+        }
+        int n = bl_detok_push(&dt, c->m, tok, piece, sizeof piece);
+        if (n < 0) {
+            rc = n;
+            goto done;
+        }
+        int st = push_text(&g, piece, (size_t)n, false);
+        if (st < 0) {
+            rc = st;
+            goto done;
+        }
+        /* From here on the token's text has been shown: if generation ends
+         * now, the token is left for the next feed instead of running a
+         * forward pass nobody may need. */
+        if (st == 1 || g.user_stop ||
+            (p->max_tokens >= 0 && res->n_generated >= (size_t)p->max_tokens) ||
+            c->n_past >= bl_ctx_size(c)) {
+            c->pending = tok;
+            if (st == 1) {
+                res->finish = BL_FINISH_STOP;
+                stopped = true;
+            } else {
+                res->finish = g.user_stop ? BL_FINISH_CANCELED : BL_FINISH_LENGTH;
+            }
+            break;
+        }
+        rc = bl_ctx_feed(c, &tok, 1, p->cancel);
+        if (rc == BL_ECANCELED) {
+            c->pending = tok; /* shown but not run */
+            res->finish = BL_FINISH_CANCELED;
+            rc = 0;
+            break;
+        }
+        if (rc < 0)
+            goto done;
+    }
+    res->decode_ms = now_ms() - t0;
+    if (!stopped && res->finish != BL_FINISH_CANCELED) {
+        /* Show what was held back: a trailing partial character, and text
+         * that turned out not to begin a stop string. */
+        int n = bl_detok_flush(&dt, piece, sizeof piece);
+        if (n < 0) {
+            rc = n;
+            goto done;
+        }
+        int st = push_text(&g, piece, (size_t)n, true);
+        if (st < 0) {
+            rc = st;
+            goto done;
+        }
+        if (st == 1)
+            res->finish = BL_FINISH_STOP;
+    }
+    rc = 0;
+done:
+    if (rc < 0)
+        res->finish = BL_FINISH_ERROR;
+    bl_sampler_free(smp);
+    free(toks);
+    free(g.pend);
+    return rc;
+}

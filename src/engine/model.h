@@ -1,0 +1,109 @@
+/*
+ * The engine's internal model and sequence state.
+ *
+ * bl_model holds what every sequence shares read-only: hyper-parameters, the
+ * weights (pointers into the GGUF mapping), the tokenizer and the thread pool.
+ * bl_ctx holds what belongs to one sequence: its KV cache, its tokens, the
+ * logits of its last position and its scratch buffers. A later batch
+ * scheduler can run several contexts' tokens through one matmul because
+ * nothing per-sequence lives in the model.
+ */
+#ifndef BL_ENGINE_MODEL_H
+#define BL_ENGINE_MODEL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ballast/engine.h>
+
+#include "engine/gguf/gguf.h"
+#include "engine/threadpool.h"
+#include "engine/tokenizer/tokenizer.h"
+
+/* A weight matrix with n_out rows of n_in elements in its GGUF type. */
+typedef struct {
+    uint32_t type;
+    const void *data;
+    size_t row_bytes;
+    uint32_t n_in, n_out;
+} bl_mat_t;
+
+typedef struct {
+    const float *attn_norm; /* n_embd */
+    bl_mat_t wq, wk, wv, wo;
+    const float *ffn_norm; /* n_embd */
+    bl_mat_t w_gate, w_up, w_down;
+} bl_layer_t;
+
+typedef struct {
+    uint32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
+    uint32_t head_dim; /* key/value length per head */
+    uint32_t n_rot;    /* rope.dimension_count: leading dims of a head that rotate */
+    float rms_eps;
+    float rope_base;
+    float rope_freq_scale; /* 1/factor for linear scaling, else 1 */
+} bl_hparams_t;
+
+struct bl_model {
+    bl_model_info_t info;
+    bl_hparams_t hp;
+    bl_gguf_t *gguf;
+    bl_tok_t *tok;
+    bl_pool_t *pool;
+    pthread_mutex_t run_lock; /* one forward pass at a time (shared pool) */
+    bl_mat_t tok_embd;        /* n_vocab rows of n_embd */
+    bl_mat_t output;          /* may alias tok_embd (tied) */
+    const float *output_norm;
+    const float *rope_freqs; /* n_rot/2 divisors or NULL (llama3 scaling) */
+    bl_layer_t *layers;
+    float *owned; /* norm vectors converted to F32 at load */
+    char file_type[16];
+    char isa_name[32];
+};
+
+/* Load hyper-parameters and bind tensors; m->gguf must be open. */
+int bl_model_bind(bl_model_t *m, const char *path, char *err, size_t errlen);
+
+/* Largest prompt chunk one forward pass takes (bounds scratch memory). */
+#define BL_MAX_BATCH 256
+
+typedef struct {
+    uint32_t n_ctx;
+    size_t row;      /* elements per position per layer: n_head_kv * head_dim */
+    uint16_t *k, *v; /* [n_layer][n_ctx][row] as F16, like llama.cpp's default cache */
+} bl_kv_t;
+
+int bl_kv_init(bl_kv_t *kv, const bl_hparams_t *hp, uint32_t n_ctx);
+void bl_kv_free(bl_kv_t *kv);
+uint16_t *bl_kv_k(const bl_kv_t *kv, uint32_t layer, uint32_t pos);
+uint16_t *bl_kv_v(const bl_kv_t *kv, uint32_t layer, uint32_t pos);
+
+/* Per-sequence scratch for a batch of up to BL_MAX_BATCH tokens. */
+typedef struct {
+    uint32_t cap; /* tokens the buffers hold */
+    float *x, *xb, *q, *k, *v, *att, *o, *gate, *up;
+    void *act; /* prepared activations for a matmul */
+    size_t act_cap;
+    float *xlast; /* final normed hidden state of the last token */
+} bl_scratch_t;
+
+struct bl_ctx {
+    bl_model_t *m;
+    bl_kv_t kv;
+    uint32_t n_past;
+    bl_token_t *tokens; /* n_ctx */
+    /* The last token bl_generate sampled (and showed) without running the
+     * forward pass on it, or -1; the next feed runs it first. */
+    bl_token_t pending;
+    float *logits; /* n_vocab */
+    bool have_logits;
+    bl_scratch_t s;
+};
+
+/* Run the forward pass for n tokens at positions n_past.. (n <= BL_MAX_BATCH,
+ * fits the cache); fills c->logits for the last one. */
+int bl_forward(bl_ctx_t *c, const bl_token_t *tokens, uint32_t n, const atomic_bool *cancel);
+
+#endif
