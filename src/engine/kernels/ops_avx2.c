@@ -1,0 +1,26 @@
+/* The AVX2 family's table: the types it speeds up. */
+#include "engine/kernels/kern_impl.h"
+
+#define MM(name)                                                                            \
+    void name(const void *W, size_t row_bytes, size_t n, const void *X, size_t ncols,       \
+              float *y, size_t ldy, size_t r0, size_t r1)
+MM(bl_q4_0_matmul_avx2);
+MM(bl_q8_0_matmul_avx2);
+MM(bl_f32_matmul_avx2);
+MM(bl_f16_matmul_avx2);
+MM(bl_bf16_matmul_avx2);
+
+void bl_q8a_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
+void bl_f16_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
+
+void bl_kern_fill_avx2(bl_kern_ops_t ops[BL_KT_COUNT])
+{
+    ops[BL_KT_Q4_0].prepare = bl_q8a_prepare_avx2;
+    ops[BL_KT_Q8_0].prepare = bl_q8a_prepare_avx2;
+    ops[BL_KT_F16].prepare = bl_f16_prepare_avx2;
+    ops[BL_KT_F32].matmul = bl_f32_matmul_avx2;
+    ops[BL_KT_F16].matmul = bl_f16_matmul_avx2;
+    ops[BL_KT_BF16].matmul = bl_bf16_matmul_avx2;
+    ops[BL_KT_Q4_0].matmul = bl_q4_0_matmul_avx2;
+    ops[BL_KT_Q8_0].matmul = bl_q8_0_matmul_avx2;
+}
