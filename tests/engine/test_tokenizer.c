@@ -513,7 +513,7 @@ static int build_and_load(bad_t bad, char *err, size_t errlen)
     bl_gguf_writer_t *w;
     assert_int_equal(bl_gguf_writer_new(&w), 0);
     const char *dup[] = {"<unk>", "<s>", "</s>", "a", "a", "b"};
-    assert_int_equal(bl_gguf_w_str(w, "tokenizer.ggml.model", bad == BAD_MODEL ? "gpt2" : "llama"),
+    assert_int_equal(bl_gguf_w_str(w, "tokenizer.ggml.model", bad == BAD_MODEL ? "t5" : "llama"),
                      0);
     assert_int_equal(bl_gguf_w_arr_str(w, "tokenizer.ggml.tokens", bad == BAD_DUP ? dup : toks, 6),
                      0);

@@ -2,10 +2,8 @@
  * SentencePiece-style encoding (tokenizer.ggml.model = "llama"), the same
  * algorithm as llama.cpp's llm_tokenizer_spm so ids match it exactly:
  *
- *  1. Special-token partition: the text is split around the vocabulary's
- *     control / user-defined / unknown token strings, longest first. Without
- *     parse_special only user-defined tokens are split out (as Hugging Face
- *     tokenizers do); control and unknown ones stay plain text.
+ *  1. Special-token partition (partition.c, shared with byte-level BPE):
+ *     the text is split around the vocabulary's special token strings.
  *  2. Each plain fragment gets a leading space when it starts the text or
  *     follows a special token (add_space_prefix), and every ' ' becomes
  *     U+2581 "▁".
@@ -15,89 +13,10 @@
  *  4. A final symbol that is not a token is emitted as its bytes' <0xNN>
  *     tokens (byte fallback).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
-#endif
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/tokenizer/tok_internal.h"
-
-typedef struct {
-    int32_t token;   /* >= 0: a special token; -1: plain text */
-    size_t off, len; /* plain text: a range of the input */
-} frag_t;
-
-typedef struct {
-    frag_t *v;
-    size_t n, cap;
-} frags_t;
-
-static int frags_push(frags_t *f, int32_t token, size_t off, size_t len)
-{
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 16;
-        frag_t *v = realloc(f->v, cap * sizeof(*v));
-        if (!v)
-            return BL_ENOMEM;
-        f->v = v;
-        f->cap = cap;
-    }
-    f->v[f->n++] = (frag_t){token, off, len};
-    return 0;
-}
-
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-/* Split every plain fragment of *cur around occurrences of special token id,
- * writing the result to *next. Returns 1 when anything was split. */
-static int split_on(const bl_tok_t *t, int32_t id, const char *text, frags_t *cur, frags_t *next)
-{
-    const char *tx = t->text + t->text_off[id];
-    size_t tn = t->text_len[id];
-    uint16_t attr = t->attr[id];
-    int rc;
-
-    next->n = 0;
-    for (size_t i = 0; i < cur->n; i++) {
-        frag_t f = cur->v[i];
-        if (f.token >= 0 || f.len < tn) {
-            if ((rc = frags_push(next, f.token, f.off, f.len)) != 0)
-                return rc;
-            continue;
-        }
-        size_t off = f.off, len = f.len;
-        for (;;) {
-            const char *m = len >= tn ? memmem(text + off, len, tx, tn) : NULL;
-            if (!m) {
-                if (len > 0 && (rc = frags_push(next, -1, off, len)) != 0)
-                    return rc;
-                break;
-            }
-            size_t at = (size_t)(m - text);
-            size_t left = at - off;
-            if (attr & TOK_ATTR_LSTRIP)
-                while (left > 0 && is_space(text[off + left - 1]))
-                    left--;
-            if (left > 0 && (rc = frags_push(next, -1, off, left)) != 0)
-                return rc;
-            if ((rc = frags_push(next, id, 0, 0)) != 0)
-                return rc;
-            size_t roff = at + tn, rlen = off + len - roff;
-            if (attr & TOK_ATTR_RSTRIP)
-                while (rlen > 0 && is_space(text[roff])) {
-                    roff++;
-                    rlen--;
-                }
-            off = roff;
-            len = rlen;
-        }
-    }
-    return 0;
-}
 
 /* ---- the merge ----------------------------------------------------------- */
 
@@ -240,7 +159,7 @@ int bl_tok_encode(const bl_tok_t *t, const char *text, size_t len, bool add_spec
                   bool parse_special, bl_token_t *out, size_t cap, size_t *n_out)
 {
     int rc = 0;
-    frags_t a = {0}, b = {0};
+    bl_tok_frags_t a = {0};
     session_t s = {0};
     emit_t e = {out, out ? cap : 0, 0};
 
@@ -250,23 +169,11 @@ int bl_tok_encode(const bl_tok_t *t, const char *text, size_t len, bool add_spec
         return BL_EINVAL;
     if (len > (size_t)INT32_MAX / 4)
         return BL_ERANGE;
+    if (t->kind == BL_TOK_KIND_BPE)
+        return bl_tok_bpe_encode(t, text, len, add_special, parse_special, out, cap, n_out);
 
-    if (len > 0 && (rc = frags_push(&a, -1, 0, len)) != 0)
+    if ((rc = bl_tok_partition(t, text, len, parse_special, &a)) != 0)
         goto done;
-    for (uint32_t i = 0; i < t->n_special && a.n > 0; i++) {
-        int32_t id = t->special[i];
-        if (!parse_special && (t->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN)))
-            continue;
-        /* most special tokens never occur: check once before rebuilding */
-        const char *tx = t->text + t->text_off[id];
-        if (t->text_len[id] > len || !memmem(text, len, tx, t->text_len[id]))
-            continue;
-        if ((rc = split_on(t, id, text, &a, &b)) != 0)
-            goto done;
-        frags_t tmp = a;
-        a = b;
-        b = tmp;
-    }
 
     /* room for the escaped text: "▁" prefix plus 3 bytes per input byte */
     size_t buf_cap = 3 * len + 3;
@@ -289,7 +196,7 @@ int bl_tok_encode(const bl_tok_t *t, const char *text, size_t len, bool add_spec
     if (add_special && t->add_bos)
         emit(&e, t->bos);
     for (size_t i = 0; i < a.n; i++) {
-        frag_t f = a.v[i];
+        bl_tok_frag_t f = a.v[i];
         if (f.token >= 0) {
             emit(&e, f.token);
             prev_special = true;
@@ -328,6 +235,5 @@ done:
     free(s.n);
     free(s.heap);
     free(a.v);
-    free(b.v);
     return rc;
 }

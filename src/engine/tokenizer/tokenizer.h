@@ -2,8 +2,9 @@
  * Tokenizers: text <-> token ids for the vocabularies GGUF files carry.
  *
  * `tokenizer.ggml.model = llama` is SentencePiece-style BPE over scores with
- * byte fallback (<0xNN> tokens); byte-level BPE (`gpt2`, with merges and a
- * named pre-tokenizer) comes later behind the same interface. A tokenizer is
+ * byte fallback (<0xNN> tokens); `gpt2` is byte-level BPE with merges and a
+ * named pre-tokenizer (tokenizer.ggml.pre: llama-bpe, qwen2, gpt-2, smollm,
+ * qwen35, default), behind the same interface. A tokenizer is
  * built once from a GGUF file's tokenizer.* keys and is immutable after that.
  */
 #ifndef BL_ENGINE_TOKENIZER_H

@@ -1,6 +1,7 @@
 /*
- * Loading a SentencePiece-style vocabulary from a GGUF file's tokenizer.*
- * keys, and the lookups every tokenizer path shares (text -> id, id ->
+ * Loading a vocabulary from a GGUF file's tokenizer.* keys (SentencePiece
+ * style, or byte-level BPE with bpe_load.c adding merges and the
+ * pre-tokenizer), and the lookups every tokenizer path shares (text -> id, id ->
  * piece, special ids). Defaults and load-time fix-ups follow llama.cpp's
  * llama_vocab so token ids and end-of-generation sets match it.
  */
@@ -389,6 +390,8 @@ static int build_pieces(bl_tok_t *t)
         if (a & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL | TOK_ATTR_USER_DEFINED)) {
             memcpy(dst, src, n);
             m = n;
+        } else if ((a & TOK_ATTR_NORMAL) && t->kind == BL_TOK_KIND_BPE) {
+            m = bl_tok_bpe_decode(src, n, dst);
         } else if (a & TOK_ATTR_NORMAL) {
             for (size_t i = 0; i < n;) {
                 if (i + 3 <= n && memcmp(src + i, "\xe2\x96\x81", 3) == 0) {
@@ -504,8 +507,14 @@ int bl_tok_from_gguf(const bl_gguf_t *g, bl_tok_t **out, char *err, size_t errle
                rc == BL_ENOENT ? "missing" : "not a string");
         return rc == BL_ENOENT ? BL_ENOENT : BL_EFORMAT;
     }
-    if (model.n != 5 || memcmp(model.p, "llama", 5) != 0) {
-        seterr(err, errlen, "tokenizer.ggml.model '%.*s' is not supported (only 'llama')",
+    bl_tok_kind_t kind;
+    if (model.n == 5 && memcmp(model.p, "llama", 5) == 0) {
+        kind = BL_TOK_KIND_SPM;
+    } else if (model.n == 4 && memcmp(model.p, "gpt2", 4) == 0) {
+        kind = BL_TOK_KIND_BPE;
+    } else {
+        seterr(err, errlen,
+               "tokenizer.ggml.model '%.*s' is not supported (only 'llama' and 'gpt2')",
                (int)(model.n > 64 ? 64 : model.n), model.p);
         return BL_EUNSUPPORTED;
     }
@@ -527,6 +536,7 @@ int bl_tok_from_gguf(const bl_gguf_t *g, bl_tok_t **out, char *err, size_t errle
     t = calloc(1, sizeof(*t));
     if (!t)
         return BL_ENOMEM;
+    t->kind = kind;
     t->n_vocab = (uint32_t)kv->arr_n;
     uint32_t n = t->n_vocab;
     uint32_t hcap = 1;
@@ -599,6 +609,16 @@ int bl_tok_from_gguf(const bl_gguf_t *g, bl_tok_t **out, char *err, size_t errle
     t->add_bos = true;
     t->add_eos = false;
     t->add_space_prefix = true;
+    if (kind == BL_TOK_KIND_BPE) {
+        /* byte-level BPE defaults (llama.cpp): BOS = EOS = 11, no UNK, no
+         * space prefix, no BOS unless the pre-tokenizer is Llama 3 style */
+        t->bos = t->eos = n > 11 ? 11 : -1;
+        t->unk = -1;
+        t->add_bos = false;
+        t->add_space_prefix = false;
+        if ((rc = bl_tok_bpe_load(t, g, err, errlen)) != 0)
+            goto done;
+    }
     static const struct {
         const char *key;
         size_t off;
@@ -670,6 +690,7 @@ void bl_tok_free(bl_tok_t *t)
     free(t->eog);
     free(t->hash);
     free(t->special);
+    free(t->merges);
     free(t);
 }
 
