@@ -101,6 +101,37 @@ int bl_detok_push(bl_detok_t *d, const bl_model_t *m, bl_token_t t, char *out, s
 /* Flush whatever is held back (invalid sequences come out as U+FFFD). */
 int bl_detok_flush(bl_detok_t *d, char *out, size_t cap);
 
+/* ---- chat templates ---------------------------------------------------- */
+
+/* The model's tokenizer.chat_template is recognised at load by its
+ * distinctive text (no Jinja is run) and rendered by built-in code for that
+ * family: ChatML, Qwen 2.5, Qwen 3, SmolLM 2/3, Llama 2, Llama 3/3.1/3.2,
+ * Phi-3, Gemma. A missing or unrecognised template falls back to ChatML. */
+typedef struct {
+    const char *role;    /* "system", "user", "assistant" or "tool" */
+    const char *content; /* UTF-8, NUL-terminated */
+} bl_chat_msg_t;
+
+/* Render msgs as the prompt text the model expects (feed it to bl_generate,
+ * which adds BOS and parses the control tokens). add_generation_prompt
+ * appends the opener of an assistant turn. If the last message is from the
+ * assistant and add_generation_prompt is false, it is left open (no
+ * end-of-turn marker, its text as given) so generation continues it exactly,
+ * e.g. after a provider failed mid-answer. *out is malloc'd and
+ * NUL-terminated (caller frees); *len is its length (len may be NULL).
+ * BL_EINVAL for an unknown role or NULL content. */
+int bl_chat_render(const bl_model_t *m, const bl_chat_msg_t *msgs, size_t n,
+                   bool add_generation_prompt, char **out, size_t *len);
+/* The family in use: "chatml", "qwen2.5", "qwen3", "smollm2", "smollm3",
+ * "llama2", "llama3", "llama3.1", "llama3.2", "phi3" or "gemma". */
+const char *bl_chat_template_name(const bl_model_t *m);
+/* False when the model has no template or it was not recognised (ChatML is
+ * used then; callers should say so in their log). */
+bool bl_chat_template_known(const bl_model_t *m);
+/* The family's end-of-turn markers ("<|im_end|>", "<|eot_id|>", ...), for
+ * use as stop strings; static storage. */
+const char *const *bl_chat_stop_strings(const bl_model_t *m, size_t *n);
+
 /* ---- contexts (sequences) ---------------------------------------------- */
 
 typedef struct {

@@ -46,6 +46,11 @@ static const char USAGE[] =
     "      --frequency-penalty F (default 0)\n"
     "      --seed N              RNG seed (default: random, printed to stderr)\n"
     "      --isa KIND            force kernels: scalar, avx2 or avx512 (testing)\n"
+    "      --chat                the prompt is a user message: render it with the model's\n"
+    "                            chat template and generate the assistant's answer\n"
+    "      --system TEXT         with --chat: a system message before the prompt\n"
+    "      --verbose-prompt      write the prompt as fed to the model (after the chat\n"
+    "                            template) to stdout before the completion\n"
     "  -h, --help                this text\n";
 
 static atomic_bool g_cancel;
@@ -146,6 +151,9 @@ enum {
     OPT_FREQUENCY,
     OPT_SEED,
     OPT_ISA,
+    OPT_CHAT,
+    OPT_SYSTEM,
+    OPT_VERBOSE_PROMPT,
 };
 
 int bl_cli_run(int argc, char **argv)
@@ -168,6 +176,9 @@ int bl_cli_run(int argc, char **argv)
         {"frequency-penalty", required_argument, 0, OPT_FREQUENCY},
         {"seed", required_argument, 0, OPT_SEED},
         {"isa", required_argument, 0, OPT_ISA},
+        {"chat", no_argument, 0, OPT_CHAT},
+        {"system", required_argument, 0, OPT_SYSTEM},
+        {"verbose-prompt", no_argument, 0, OPT_VERBOSE_PROMPT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -175,7 +186,8 @@ int bl_cli_run(int argc, char **argv)
     const char *stops[MAX_STOPS];
     size_t n_stop = 0;
     long n_predict = DEFAULT_N_PREDICT, n_ctx = 0, threads = 0, v = 0;
-    bool have_seed = false;
+    bool have_seed = false, chat = false, verbose_prompt = false;
+    const char *system_msg = NULL;
     bl_model_params_t mp;
     bl_model_params_default(&mp);
     bl_generate_params_t gp;
@@ -271,6 +283,15 @@ int bl_cli_run(int argc, char **argv)
                 return 1;
             }
             break;
+        case OPT_CHAT:
+            chat = true;
+            break;
+        case OPT_SYSTEM:
+            system_msg = optarg;
+            break;
+        case OPT_VERBOSE_PROMPT:
+            verbose_prompt = true;
+            break;
         case 'h':
             fputs(USAGE, stdout);
             return 0;
@@ -292,13 +313,17 @@ int bl_cli_run(int argc, char **argv)
         fprintf(stderr, "ballast run: -m MODEL.gguf is required\n\n%s", USAGE);
         return 1;
     }
+    if (system_msg && !chat) {
+        fprintf(stderr, "ballast run: --system needs --chat\n");
+        return 1;
+    }
     if (!prompt_arg == !prompt_file) {
         fprintf(stderr, "ballast run: give the prompt with exactly one of -p or -f\n");
         return 1;
     }
 
     int status = 1;
-    char *file_text = NULL;
+    char *file_text = NULL, *chat_text = NULL;
     bl_model_t *m = NULL;
     bl_ctx_t *c = NULL;
     const char *prompt = prompt_arg;
@@ -334,6 +359,33 @@ int bl_cli_run(int argc, char **argv)
             "context %u, seed %llu\n",
             model_path, info->arch, (double)info->n_params / 1e6, info->file_type, info->n_layer,
             now_ms() - t0, info->isa, bl_ctx_size(c), (unsigned long long)sp->seed);
+
+    if (chat) {
+        /* The prompt as the one user turn (after an optional system turn);
+         * the template's end-of-turn markers become stop strings too. */
+        char *user = strndup(prompt, prompt_len);
+        bl_chat_msg_t msgs[2] = {{"system", system_msg}, {"user", user}};
+        size_t first = system_msg ? 0 : 1;
+        rc = user ? bl_chat_render(m, msgs + first, 2 - first, true, &chat_text, &prompt_len)
+                  : BL_ENOMEM;
+        free(user);
+        if (rc < 0) {
+            fprintf(stderr, "ballast run: chat template: %s\n", bl_strerror(rc));
+            goto done;
+        }
+        prompt = chat_text;
+        if (bl_chat_template_known(m))
+            fprintf(stderr, "ballast: chat template %s\n", bl_chat_template_name(m));
+        else
+            fprintf(stderr, "ballast: %s chat template, using ChatML\n",
+                    info->chat_template ? "unknown" : "no");
+        size_t n_eot;
+        const char *const *eot = bl_chat_stop_strings(m, &n_eot);
+        for (size_t i = 0; i < n_eot && n_stop < MAX_STOPS; i++)
+            stops[n_stop++] = eot[i];
+    }
+    if (verbose_prompt && (fwrite(prompt, 1, prompt_len, stdout) != prompt_len || fflush(stdout)))
+        goto done;
 
     struct sigaction sa = {0}, old_sa;
     sa.sa_handler = on_sigint;
@@ -376,5 +428,6 @@ done:
     bl_ctx_free(c);
     bl_model_free(m);
     free(file_text);
+    free(chat_text);
     return status;
 }

@@ -81,6 +81,7 @@ int bl_model_load(const char *path, const bl_model_params_t *p, bl_model_t **out
         t[tmpl.n] = '\0';
         m->info.chat_template = t;
     }
+    bl_chat_detect(m); /* chat template family, see engine/chat/chat.h */
     if ((rc = bl_pool_new(p->n_threads, &m->pool)) < 0) {
         snprintf(err, errlen, "cannot start %d worker threads", p->n_threads);
         goto done;

@@ -1,18 +1,25 @@
 /*
- * The llama forward pass over a batch of tokens of one sequence.
+ * The forward pass over a batch of tokens of one sequence, for every
+ * architecture the loader binds (model.c): one layer function whose optional
+ * steps (biases, q/k norms, where the attention scale goes) follow what the
+ * model has.
  *
  *   x = token_embd[token]
  *   for each layer:
  *       h = rmsnorm(x) * attn_norm
- *       q, k, v = Wq h, Wk h, Wv h;  rope(q), rope(k);  cache k, v (F16)
+ *       q, k, v = Wq h (+ bq), Wk h (+ bk), Wv h (+ bv)
+ *       q, k = rmsnorm per head * q_norm, k_norm        (qwen3)
+ *       rope(q), rope(k)   (normal or NEOX pairs);  cache k, v (F16)
  *       x += Wo attention(q, K, V)          (causal, grouped-query heads)
  *       h = rmsnorm(x) * ffn_norm
  *       x += Wdown (silu(Wgate h) * Wup h)
  *   logits = Woutput (rmsnorm(x_last) * output_norm)
  *
- * A prompt is one batch: each weight matrix is multiplied by all its columns
- * at once. Matmuls split output rows across the pool; attention splits
- * (token, head) pairs.
+ * Fused projections (phi3's attn_qkv and gate+up ffn_up) are bound as row
+ * ranges of one tensor, so they are ordinary matrices here. A prompt is one
+ * batch: each weight matrix is multiplied by all its columns at once.
+ * Matmuls split output rows across the pool; attention splits (token, head)
+ * pairs.
  */
 #include <math.h>
 #include <string.h>
@@ -124,7 +131,8 @@ static void attn_worker(void *arg, size_t i0, size_t i1)
     const bl_kv_t *kv = &j->c->kv;
     const uint32_t hd = hp->head_dim, QD = hp->n_head * hd;
     const uint32_t group = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
+    /* phi3 scaled q already (see attn_prep) */
+    const float scale = hp->scale_q ? 1.0f : 1.0f / sqrtf((float)hd);
     /* The SIMD attention unless the reference kernels were asked for. */
     const bool simd = hd % 16 == 0 && bl_kern_isa() != BL_ISA_SCALAR;
     /* like llama.cpp, large batches (long prompts) take the tiled kernel */
@@ -184,20 +192,61 @@ static void ffn_norm(bl_ctx_t *c, uint32_t l, uint32_t t)
     bl_op_rmsnorm(c->s.xb + t * E, c->s.x + t * E, c->m->layers[l].ffn_norm, E, hp->rms_eps);
 }
 
-/* RoPE on this token's q and k, then k and v into the cache as F16. */
-static void rope_and_cache(bl_ctx_t *c, uint32_t l, uint32_t t)
+/* The RoPE divisors of a context, picked as llama.cpp picks them: a
+ * rope_freqs tensor, else LongRoPE's long factors for contexts larger than
+ * the original one and its short factors otherwise. */
+static const float *rope_factors(const bl_ctx_t *c)
+{
+    const bl_model_t *m = c->m;
+    if (m->rope_freqs)
+        return m->rope_freqs;
+    return c->kv.n_ctx > m->hp.n_ctx_orig ? m->rope_long : m->rope_short;
+}
+
+static void add_bias(float *x, const float *b, size_t n)
+{
+    if (b)
+        bl_op_add(x, b, n);
+}
+
+/* Per-head RMSNorm of n_heads heads of head_dim (qwen3's q/k norms). */
+static void head_norm(float *x, const float *w, uint32_t n_heads, uint32_t head_dim, float eps)
+{
+    if (!w)
+        return;
+    for (uint32_t h = 0; h < n_heads; h++)
+        bl_op_rmsnorm(x + (size_t)h * head_dim, x + (size_t)h * head_dim, w, head_dim, eps);
+}
+
+/* This token's q, k, v from the projections to what attention reads: biases,
+ * q/k norms, RoPE, then k and v into the cache as F16. */
+static void attn_prep(bl_ctx_t *c, uint32_t l, uint32_t t)
 {
     const bl_model_t *m = c->m;
     const bl_hparams_t *hp = &m->hp;
+    const bl_layer_t *L = &m->layers[l];
     const uint32_t hd = hp->head_dim, pos = c->n_past + t;
     const size_t QD = (size_t)hp->n_head * hd, KD = (size_t)hp->n_head_kv * hd;
-    float *q = c->s.q + t * QD, *k = c->s.k + t * KD;
-    bl_op_rope(q, hp->n_head, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale,
-               m->rope_freqs);
-    bl_op_rope(k, hp->n_head_kv, hd, hp->n_rot, pos, hp->rope_base, hp->rope_freq_scale,
-               m->rope_freqs);
+    float *q = c->s.q + t * QD, *k = c->s.k + t * KD, *v = c->s.v + t * KD;
+    add_bias(q, L->bq, QD);
+    add_bias(k, L->bk, KD);
+    add_bias(v, L->bv, KD);
+    head_norm(q, L->q_norm, hp->n_head, hd, hp->rms_eps);
+    head_norm(k, L->k_norm, hp->n_head_kv, hd, hp->rms_eps);
+    const bl_rope_t rope = {
+        .n_rot = hp->n_rot,
+        .neox = hp->rope_layout == BL_ROPE_NEOX,
+        .base = hp->rope_base,
+        .freq_scale = hp->rope_freq_scale,
+        .mscale = hp->rope_attn_factor,
+        .freq_factors = rope_factors(c),
+    };
+    bl_op_rope(q, hp->n_head, hd, pos, &rope);
+    bl_op_rope(k, hp->n_head_kv, hd, pos, &rope);
+    if (hp->scale_q)
+        bl_op_scale(q, 1.0f / sqrtf((float)hd), QD);
     bl_op_f32_to_f16(bl_kv_k(&c->kv, l, pos), k, KD);
-    bl_op_f32_to_f16(bl_kv_v(&c->kv, l, pos), c->s.v + t * KD, KD);
+    bl_op_f32_to_f16(bl_kv_v(&c->kv, l, pos), v, KD);
 }
 
 static void swiglu(bl_ctx_t *c, uint32_t l, uint32_t t)
@@ -234,7 +283,7 @@ int bl_forward(bl_ctx_t *c, const bl_token_t *tokens, uint32_t n, const atomic_b
         const bl_mat_t *wqkv[3] = {&L->wq, &L->wk, &L->wv};
         float *const qkv[3] = {s->q, s->k, s->v};
         matmuls(c, s->xb, n, wqkv, qkv, 3);
-        per_token(c, l, n, rope_and_cache);
+        per_token(c, l, n, attn_prep);
         attn_job_t aj = {c, l, n, pos0};
         bl_pool_for(m->pool, (size_t)n * hp->n_head, 0, attn_worker, &aj);
         matmul1(c, s->att, n, &L->wo, s->o);

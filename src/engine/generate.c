@@ -66,7 +66,8 @@ static int push_text(gen_t *g, const char *text, size_t len, bool final)
         g->pend = p;
         g->cap = cap;
     }
-    memcpy(g->pend + g->n_pend, text, len);
+    if (len) /* an empty piece may come with a NULL buffer */
+        memcpy(g->pend + g->n_pend, text, len);
     g->n_pend += len;
 
     /* The earliest complete stop string wins. */

@@ -1,8 +1,10 @@
 /*
- * Model loading for the llama architecture: read `llama.*` hyper-parameters,
- * bind every tensor by name and check its shape and type against them, so a
- * malformed file fails here with the tensor's name instead of in the forward
- * pass.
+ * Model loading for the llama, qwen2, qwen3 and phi3 architectures: read the
+ * `<arch>.*` hyper-parameters, bind every tensor by name and check its shape
+ * and type against them, so a malformed file fails here with the tensor's
+ * name instead of in the forward pass. The families share one layer layout
+ * (model.h); what differs is in the table below and in which optional
+ * tensors a file has, as llama.cpp loads them.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -14,8 +16,25 @@
 #include "engine/model.h"
 #include "engine/types.h"
 
+/* What llama.cpp does differently per architecture (src/models/<arch>.cpp). */
+typedef struct {
+    const char *name;
+    bl_rope_layout_t rope;
+    bool qk_norm;      /* attn_q_norm / attn_k_norm (qwen3; others' are not read) */
+    bool fused_ffn_up; /* ffn_up is gate then up, 2 * n_ff rows, no ffn_gate (phi3) */
+    bool scale_q;      /* q scaled after RoPE instead of the scores (phi3) */
+} arch_t;
+
+static const arch_t ARCHS[] = {
+    {"llama", BL_ROPE_NORM, false, false, false},
+    {"qwen2", BL_ROPE_NEOX, false, false, false},
+    {"qwen3", BL_ROPE_NEOX, true, false, false},
+    {"phi3", BL_ROPE_NEOX, false, true, true},
+};
+
 typedef struct {
     bl_model_t *m;
+    const arch_t *arch;
     const char *path;
     char *err;
     size_t errlen;
@@ -194,28 +213,83 @@ static int read_hparams(binder_t *b, const char *arch)
         return fail(b, BL_EFORMAT, "%s: bad rms epsilon %g or rope.freq_base %g", arch,
                     (double)hp->rms_eps, (double)hp->rope_base);
 
-    /* RoPE scaling: linear divides positions by the factor; llama3-style
-     * scaling comes as a rope_freqs tensor (bound below). */
+    /* RoPE scaling as llama.cpp reads it: the type defaults to linear and
+     * the factor divides positions unless the type is none; llama3-style
+     * and LongRoPE scaling come as divisor tensors (bound below), LongRoPE
+     * with a cos/sin scale in rope.scaling.attn_factor. */
     hp->rope_freq_scale = 1.0f;
     char key[128];
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    bl_gguf_str_t st;
-    if (bl_gguf_get_str(b->m->gguf, key, &st) == 0) {
-        bool linear = st.n == 6 && !memcmp(st.p, "linear", 6);
-        bool none = st.n == 4 && !memcmp(st.p, "none", 4);
-        if (!linear && !none)
-            return fail(b, BL_EUNSUPPORTED, "%s '%.*s' is not supported", key,
-                        (int)(st.n > 32 ? 32 : st.n), st.p);
-        if (linear) {
-            float factor;
-            if ((rc = get_f32(b, arch, "rope.scaling.factor", 1.0f, &factor)))
-                return rc;
-            if (!(factor > 0.0f))
-                return fail(b, BL_EFORMAT, "%s.rope.scaling.factor %g is not positive", arch,
-                            (double)factor);
-            hp->rope_freq_scale = 1.0f / factor;
-        }
+    bl_gguf_str_t st = {.p = "linear", .n = 6};
+    if (bl_gguf_get_str(b->m->gguf, key, &st) == BL_EFORMAT)
+        return fail(b, BL_EFORMAT, "metadata key '%s' is not a string", key);
+    bool linear = st.n == 6 && !memcmp(st.p, "linear", 6);
+    bool longrope = st.n == 8 && !memcmp(st.p, "longrope", 8);
+    bool none = st.n == 4 && !memcmp(st.p, "none", 4);
+    if (!linear && !longrope && !none)
+        return fail(b, BL_EUNSUPPORTED, "%s '%.*s' is not supported", key,
+                    (int)(st.n > 32 ? 32 : st.n), st.p);
+    if (!none) {
+        float factor;
+        if ((rc = get_f32(b, arch, "rope.scaling.factor", 0.0f, &factor)))
+            return rc;
+        if (!(factor >= 0.0f))
+            return fail(b, BL_EFORMAT, "%s.rope.scaling.factor %g is negative", arch,
+                        (double)factor);
+        hp->rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
     }
+    if ((rc = get_f32(b, arch, "rope.scaling.attn_factor", 1.0f, &hp->rope_attn_factor)) ||
+        (rc = get_u32(b, arch, "rope.scaling.original_context_length", false, hp->n_ctx_train,
+                      &hp->n_ctx_orig)))
+        return rc;
+    if (!(hp->rope_attn_factor > 0.0f && hp->rope_attn_factor < 100.0f))
+        return fail(b, BL_EFORMAT, "%s.rope.scaling.attn_factor %g is out of range", arch,
+                    (double)hp->rope_attn_factor);
+    hp->rope_layout = b->arch->rope;
+    hp->scale_q = b->arch->scale_q;
+    return 0;
+}
+
+/* The q, k, v projections: one fused attn_qkv (q rows, then k, then v) whose
+ * row ranges become wq, wk, wv, or three tensors; biases either way. */
+static int bind_qkv(binder_t *b, uint32_t l, bl_layer_t *L)
+{
+    const bl_hparams_t *hp = &b->m->hp;
+    uint32_t E = hp->n_embd, QD = hp->n_head * hp->head_dim, KD = hp->n_head_kv * hp->head_dim;
+    char name[96];
+    int rc;
+#define T(suffix) (snprintf(name, sizeof name, "blk.%u." suffix, l), name)
+    bl_mat_t qkv;
+    rc = bind_mat(b, T("attn_qkv.weight"), E, QD + 2 * KD, false, &qkv);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        const char *d = qkv.data;
+        L->wq = L->wk = L->wv = qkv;
+        L->wq.n_out = QD;
+        L->wk.data = d + (size_t)QD * qkv.row_bytes;
+        L->wk.n_out = KD;
+        L->wv.data = d + (size_t)(QD + KD) * qkv.row_bytes;
+        L->wv.n_out = KD;
+        const float *bqkv = NULL;
+        if ((rc = bind_vec(b, T("attn_qkv.bias"), QD + 2 * KD, false, &bqkv)) < 0)
+            return rc;
+        if (bqkv) {
+            L->bq = bqkv;
+            L->bk = bqkv + QD;
+            L->bv = bqkv + QD + KD;
+        }
+        return 0;
+    }
+    if ((rc = bind_mat(b, T("attn_q.weight"), E, QD, true, &L->wq)) ||
+        (rc = bind_mat(b, T("attn_k.weight"), E, KD, true, &L->wk)) ||
+        (rc = bind_mat(b, T("attn_v.weight"), E, KD, true, &L->wv)))
+        return rc;
+    if ((rc = bind_vec(b, T("attn_q.bias"), QD, false, &L->bq)) < 0 ||
+        (rc = bind_vec(b, T("attn_k.bias"), KD, false, &L->bk)) < 0 ||
+        (rc = bind_vec(b, T("attn_v.bias"), KD, false, &L->bv)) < 0)
+        return rc;
+#undef T
     return 0;
 }
 
@@ -223,21 +297,33 @@ static int bind_layers(binder_t *b, uint64_t *bytes_by_type)
 {
     bl_model_t *m = b->m;
     const bl_hparams_t *hp = &m->hp;
-    uint32_t E = hp->n_embd, QD = hp->n_head * hp->head_dim, KD = hp->n_head_kv * hp->head_dim;
+    const bool qk_norm = b->arch->qk_norm;
+    uint32_t E = hp->n_embd, F = hp->n_ff, QD = hp->n_head * hp->head_dim;
     int rc;
     for (uint32_t l = 0; l < hp->n_layer; l++) {
         bl_layer_t *L = &m->layers[l];
         char name[96];
 #define T(suffix) (snprintf(name, sizeof name, "blk.%u." suffix ".weight", l), name)
         if ((rc = bind_vec(b, T("attn_norm"), E, true, &L->attn_norm)) ||
-            (rc = bind_mat(b, T("attn_q"), E, QD, true, &L->wq)) ||
-            (rc = bind_mat(b, T("attn_k"), E, KD, true, &L->wk)) ||
-            (rc = bind_mat(b, T("attn_v"), E, KD, true, &L->wv)) ||
+            (rc = bind_qkv(b, l, L)) ||
+            (qk_norm && ((rc = bind_vec(b, T("attn_q_norm"), hp->head_dim, true, &L->q_norm)) ||
+                         (rc = bind_vec(b, T("attn_k_norm"), hp->head_dim, true, &L->k_norm)))) ||
             (rc = bind_mat(b, T("attn_output"), QD, E, true, &L->wo)) ||
-            (rc = bind_vec(b, T("ffn_norm"), E, true, &L->ffn_norm)) ||
-            (rc = bind_mat(b, T("ffn_gate"), E, hp->n_ff, true, &L->w_gate)) ||
-            (rc = bind_mat(b, T("ffn_up"), E, hp->n_ff, true, &L->w_up)) ||
-            (rc = bind_mat(b, T("ffn_down"), hp->n_ff, E, true, &L->w_down)))
+            (rc = bind_vec(b, T("ffn_norm"), E, true, &L->ffn_norm)))
+            return rc < 0 ? rc : BL_EFORMAT;
+        if (b->arch->fused_ffn_up) {
+            /* phi3: silu(first half) * second half, as llama.cpp's LLM_FFN_SWIGLU
+             * without a gate tensor splits it */
+            if ((rc = bind_mat(b, T("ffn_up"), E, 2 * F, true, &L->w_gate)))
+                return rc < 0 ? rc : BL_EFORMAT;
+            L->w_gate.n_out = F;
+            L->w_up = L->w_gate;
+            L->w_up.data = (const char *)L->w_gate.data + (size_t)F * L->w_gate.row_bytes;
+        } else if ((rc = bind_mat(b, T("ffn_gate"), E, F, true, &L->w_gate)) ||
+                   (rc = bind_mat(b, T("ffn_up"), E, F, true, &L->w_up))) {
+            return rc < 0 ? rc : BL_EFORMAT;
+        }
+        if ((rc = bind_mat(b, T("ffn_down"), F, E, true, &L->w_down)))
             return rc < 0 ? rc : BL_EFORMAT;
 #undef T
         const bl_mat_t *all[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
@@ -245,6 +331,15 @@ static int bind_layers(binder_t *b, uint64_t *bytes_by_type)
             count_weight(m, all[i], bytes_by_type);
     }
     return 0;
+}
+
+/* Optional 1-D divisors for RoPE: NULL when the file has none. */
+static int bind_rope_factors(binder_t *b, const char *name, const float **out)
+{
+    int rc = bind_vec(b, name, b->m->hp.n_rot / 2, false, out);
+    if (rc == 1)
+        *out = NULL;
+    return rc < 0 ? rc : 0;
 }
 
 int bl_model_bind(bl_model_t *m, const char *path, char *err, size_t errlen)
@@ -257,7 +352,10 @@ int bl_model_bind(bl_model_t *m, const char *path, char *err, size_t errlen)
     bl_gguf_str_t arch;
     if (bl_gguf_get_str(m->gguf, "general.architecture", &arch) < 0)
         return fail(&b, BL_EFORMAT, "missing metadata key 'general.architecture'");
-    if (!(arch.n == 5 && !memcmp(arch.p, "llama", 5)))
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
+        if (arch.n == strlen(ARCHS[i].name) && !memcmp(arch.p, ARCHS[i].name, arch.n))
+            b.arch = &ARCHS[i];
+    if (!b.arch)
         return fail(&b, BL_EUNSUPPORTED, "unsupported architecture '%.*s'",
                     (int)(arch.n > 64 ? 64 : arch.n), arch.p);
     snprintf(m->info.arch, sizeof m->info.arch, "%.*s", (int)arch.n, arch.p);
@@ -277,7 +375,10 @@ int bl_model_bind(bl_model_t *m, const char *path, char *err, size_t errlen)
         return fail(&b, BL_EFORMAT, "tensor 'token_embd.weight' has a bad shape");
     hp->n_vocab = (uint32_t)te->ne[1];
 
-    size_t n_owned = ((size_t)2 * hp->n_layer + 1) * hp->n_embd + hp->n_rot / 2;
+    /* per layer: two norms, q/k/v biases, q/k norms; three RoPE divisor sets */
+    size_t per_layer =
+        (size_t)2 * hp->n_embd + (size_t)(hp->n_head + 2 * hp->n_head_kv + 2) * hp->head_dim;
+    size_t n_owned = per_layer * hp->n_layer + hp->n_embd + (size_t)3 * (hp->n_rot / 2);
     m->owned = malloc(n_owned * sizeof(float));
     m->layers = calloc(hp->n_layer, sizeof *m->layers);
     if (!m->owned || !m->layers)
@@ -295,12 +396,10 @@ int bl_model_bind(bl_model_t *m, const char *path, char *err, size_t errlen)
     if (rc == 1)
         m->output = m->tok_embd; /* tied embeddings */
     count_weight(m, &m->output, bytes_by_type);
-    rc = bind_vec(&b, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs);
-    if (rc < 0)
-        return rc;
-    if (rc == 1)
-        m->rope_freqs = NULL;
-    if ((rc = bind_layers(&b, bytes_by_type)))
+    if ((rc = bind_rope_factors(&b, "rope_freqs.weight", &m->rope_freqs)) ||
+        (rc = bind_rope_factors(&b, "rope_factors_long.weight", &m->rope_long)) ||
+        (rc = bind_rope_factors(&b, "rope_factors_short.weight", &m->rope_short)) ||
+        (rc = bind_layers(&b, bytes_by_type)))
         return rc;
 
     /* n_params counts every tensor in the file. */

@@ -18,6 +18,7 @@
 
 #include <ballast/engine.h>
 
+#include "engine/chat/chat.h"
 #include "engine/gguf/gguf.h"
 #include "engine/threadpool.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -30,12 +31,22 @@ typedef struct {
     uint32_t n_in, n_out;
 } bl_mat_t;
 
+/* One transformer block. The optional pieces are what tells the families
+ * apart: qwen2 has q/k/v biases, qwen3 per-head q/k norms, phi3 one fused
+ * attn_qkv (wq, wk, wv are then row ranges of it) and one fused ffn_up
+ * (w_gate and w_up are its two halves). */
 typedef struct {
     const float *attn_norm; /* n_embd */
     bl_mat_t wq, wk, wv, wo;
-    const float *ffn_norm; /* n_embd */
+    const float *bq, *bk, *bv;    /* biases or NULL */
+    const float *q_norm, *k_norm; /* head_dim, or NULL */
+    const float *ffn_norm;        /* n_embd */
     bl_mat_t w_gate, w_up, w_down;
 } bl_layer_t;
+
+/* Which dims RoPE rotates together (llama.cpp's rope types): NORM pairs
+ * (2i, 2i+1) (llama); NEOX pairs (i, i + n_rot/2) (qwen2, qwen3, phi3). */
+typedef enum { BL_ROPE_NORM, BL_ROPE_NEOX } bl_rope_layout_t;
 
 typedef struct {
     uint32_t n_vocab, n_ctx_train, n_embd, n_layer, n_head, n_head_kv, n_ff;
@@ -43,7 +54,11 @@ typedef struct {
     uint32_t n_rot;    /* rope.dimension_count: leading dims of a head that rotate */
     float rms_eps;
     float rope_base;
-    float rope_freq_scale; /* 1/factor for linear scaling, else 1 */
+    float rope_freq_scale;  /* 1/factor for linear scaling, else 1 */
+    float rope_attn_factor; /* rope.scaling.attn_factor (LongRoPE): scales cos and sin */
+    uint32_t n_ctx_orig;    /* rope.scaling.original_context_length */
+    bl_rope_layout_t rope_layout;
+    bool scale_q; /* phi3: q is scaled by 1/sqrt(head_dim) before attention, not the scores */
 } bl_hparams_t;
 
 struct bl_model {
@@ -57,10 +72,15 @@ struct bl_model {
     bl_mat_t output;          /* may alias tok_embd (tied) */
     const float *output_norm;
     const float *rope_freqs; /* n_rot/2 divisors or NULL (llama3 scaling) */
+    /* LongRoPE divisors (phi3), n_rot/2 each or NULL: long when a context is
+     * larger than n_ctx_orig, as llama.cpp picks them. */
+    const float *rope_long, *rope_short;
     bl_layer_t *layers;
     float *owned; /* norm vectors converted to F32 at load */
     char file_type[16];
     char isa_name[32];
+    bl_chat_family_t chat_family; /* detected from info.chat_template at load */
+    bool chat_known;              /* false: no/unrecognised template, ChatML used */
 };
 
 /* Load hyper-parameters and bind tensors; m->gguf must be open. */

@@ -33,27 +33,36 @@ void bl_op_rmsnorm(float *out, const float *x, const float *w, size_t n, float e
         out[i] = (x[i] * scale) * w[i];
 }
 
-void bl_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, uint32_t pos,
-                float base, float freq_scale, const float *freq_factors)
+void bl_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t pos, const bl_rope_t *r)
 {
     float cs[512]; /* cos, sin per pair; n_rot <= head_dim <= 512 checked at load */
-    const float theta_scale = powf(base, -2.0f / (float)n_rot);
+    const uint32_t n_rot = r->n_rot;
+    const float theta_scale = powf(r->base, -2.0f / (float)n_rot);
     float theta = (float)pos;
     for (uint32_t i = 0; i < n_rot; i += 2) {
-        const float ff = freq_factors ? freq_factors[i / 2] : 1.0f;
-        const float t = freq_scale * (theta / ff);
-        cs[i] = cosf(t);
-        cs[i + 1] = sinf(t);
+        const float ff = r->freq_factors ? r->freq_factors[i / 2] : 1.0f;
+        const float t = r->freq_scale * (theta / ff);
+        cs[i] = cosf(t) * r->mscale;
+        cs[i + 1] = sinf(t) * r->mscale;
         theta *= theta_scale;
     }
+    /* pair i/2 is (v[a], v[a + off]) */
+    const uint32_t off = r->neox ? n_rot / 2 : 1;
     for (uint32_t h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim;
         for (uint32_t i = 0; i < n_rot; i += 2) {
-            const float x0 = v[i], x1 = v[i + 1];
-            v[i] = x0 * cs[i] - x1 * cs[i + 1];
-            v[i + 1] = x0 * cs[i + 1] + x1 * cs[i];
+            const uint32_t a = r->neox ? i / 2 : i;
+            const float x0 = v[a], x1 = v[a + off];
+            v[a] = x0 * cs[i] - x1 * cs[i + 1];
+            v[a + off] = x0 * cs[i + 1] + x1 * cs[i];
         }
     }
+}
+
+void bl_op_scale(float *x, float s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= s;
 }
 
 void bl_op_swiglu(float *gate, const float *up, size_t n)

@@ -5,15 +5,25 @@
 #ifndef BL_ENGINE_OPS_H
 #define BL_ENGINE_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* out = x / sqrt(mean(x^2) + eps) * w */
 void bl_op_rmsnorm(float *out, const float *x, const float *w, size_t n, float eps);
-/* Rotate pairs (2i, 2i+1) of the first n_rot dims of each of n_heads heads
- * (llama's "normal" layout). freq_factors (n_rot/2 divisors) may be NULL. */
-void bl_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, uint32_t pos,
-                float base, float freq_scale, const float *freq_factors);
+/* RoPE as ggml computes it (ext_factor 0): pair i of the first n_rot dims
+ * turns by angle freq_scale * pos * base^(-2i/n_rot) / freq_factors[i], and
+ * cos and sin are multiplied by mscale. Pair i is dims (2i, 2i+1) in the
+ * normal layout (llama), (i, i + n_rot/2) in the NEOX layout (qwen2, qwen3,
+ * phi3). freq_factors (n_rot/2 divisors) may be NULL. */
+typedef struct {
+    uint32_t n_rot;
+    bool neox;
+    float base, freq_scale, mscale;
+    const float *freq_factors;
+} bl_rope_t;
+void bl_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t pos, const bl_rope_t *r);
+void bl_op_scale(float *x, float s, size_t n);
 /* gate = silu(gate) * up */
 void bl_op_swiglu(float *gate, const float *up, size_t n);
 void bl_op_add(float *x, const float *y, size_t n);

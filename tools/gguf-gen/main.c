@@ -1,6 +1,7 @@
 /*
- * gguf-gen: write a `llama`-architecture GGUF model with random weights at
- * any shape, for tests and speed benchmarks without downloads.
+ * gguf-gen: write a GGUF model of the llama, qwen2, qwen3 or phi3
+ * architecture (arch.c) with random weights at any shape, for tests and
+ * speed benchmarks without downloads.
  *
  * Weights are deterministic from --seed: each tensor's generator is seeded
  * from the seed and the tensor's name, so one tensor's values do not depend
@@ -21,38 +22,70 @@
 #include "engine/types.h"
 #include "gen.h"
 
-typedef struct {
-    const char *name;
-    uint32_t n_layer, n_embd, n_head, n_head_kv, n_ff, n_vocab, ctx;
-    float rope_base, rms_eps;
-    int tied;
-} shape_t;
+typedef gen_shape_t shape_t;
 
-/* The real models' hyper-parameters; smollm-135m and qwen-0.5b (Qwen2.5-0.5B)
- * tie output.weight to token_embd.weight as the originals do. */
+/* The real models' hyper-parameters; smollm-135m, qwen-0.5b (Qwen2.5-0.5B's
+ * shape as a llama), qwen2.5-0.5b and qwen3-0.6b tie output.weight to
+ * token_embd.weight as the originals do. The tiny-* shapes have each
+ * family's structure at test size: qwen3's head size is not n_embd/n_head,
+ * phi3's fused tensors and LongRoPE factors are there. */
 static const shape_t SHAPES[] = {
-    {"tiny", 2, 64, 4, 2, 128, 512, 512, 10000.0f, 1e-5f, 0},
-    {"smollm-135m", 30, 576, 9, 3, 1536, 49152, 2048, 10000.0f, 1e-5f, 1},
-    {"qwen-0.5b", 24, 896, 14, 2, 4864, 151936, 32768, 1000000.0f, 1e-6f, 1},
-    {"tinyllama-1.1b", 22, 2048, 32, 4, 5632, 32000, 2048, 10000.0f, 1e-5f, 0},
+    {"tiny", "llama", 2, 64, 4, 2, 128, 512, 512, 10000.0f, 1e-5f, 0, 0, 0, 0.0f},
+    {"smollm-135m", "llama", 30, 576, 9, 3, 1536, 49152, 2048, 10000.0f, 1e-5f, 1, 0, 0, 0.0f},
+    {"qwen-0.5b", "llama", 24, 896, 14, 2, 4864, 151936, 32768, 1000000.0f, 1e-6f, 1, 0, 0, 0.0f},
+    {"tinyllama-1.1b", "llama", 22, 2048, 32, 4, 5632, 32000, 2048, 10000.0f, 1e-5f, 0, 0, 0, 0.0f},
+    {"qwen2.5-0.5b", "qwen2", 24, 896, 14, 2, 4864, 151936, 32768, 1000000.0f, 1e-6f, 1, 0, 0,
+     0.0f},
+    {"qwen3-0.6b", "qwen3", 28, 1024, 16, 8, 3072, 151936, 40960, 1000000.0f, 1e-6f, 1, 128, 0,
+     0.0f},
+    {"phi3-mini", "phi3", 32, 3072, 32, 32, 8192, 32064, 131072, 10000.0f, 1e-5f, 0, 0, 4096, 0.0f},
+    {"tiny-qwen2", "qwen2", 2, 64, 4, 2, 128, 512, 4096, 1000000.0f, 1e-6f, 0, 0, 0, 0.0f},
+    {"tiny-qwen3", "qwen3", 2, 64, 4, 2, 128, 512, 4096, 1000000.0f, 1e-6f, 0, 32, 0, 0.0f},
+    {"tiny-phi3", "phi3", 2, 128, 4, 2, 256, 512, 131072, 10000.0f, 1e-5f, 0, 0, 4096, 0.0f},
 };
 
 static const char USAGE[] =
-    "usage: gguf-gen --out FILE --shape tiny|smollm-135m|qwen-0.5b|tinyllama-1.1b\n"
-    "                [--type F32|F16|BF16|Q8_0|Q4_0] [--vocab-from FILE.gguf] [--seed N]\n"
+    "usage: gguf-gen --out FILE --shape tiny|smollm-135m|qwen-0.5b|tinyllama-1.1b|\n"
+    "                qwen2.5-0.5b|qwen3-0.6b|phi3-mini|tiny-qwen2|tiny-qwen3|tiny-phi3\n"
+    "                [--arch llama|qwen2|qwen3|phi3] [--head-dim N] [--qk-std X]\n"
+    "                [--type F32|F16|BF16|Q8_0|Q4_0|Q5_0|Q5_1|Q4_K|Q5_K|Q6_K|Q4_K_M]\n"
+    "                [--vocab-from FILE.gguf] [--seed N]\n"
     "                [--n-layer N --n-embd N --n-head N --n-head-kv N --n-ff N\n"
     "                 --n-vocab N --ctx N] [--tied | --untied] [--name NAME]\n"
+    "                [--chat-template FILE]\n"
     "\n"
-    "Writes a llama-architecture GGUF v3 model with random weights (std 0.02,\n"
-    "norms near 1.0), deterministic from the seed. Norms stay F32; the matrices\n"
-    "and token_embd use --type (default F32). Without --vocab-from a synthetic\n"
+    "Writes a GGUF v3 model of the shape's architecture (or --arch's) with that\n"
+    "family's keys and tensors as llama.cpp's converter writes them, and random\n"
+    "weights (std 0.02, norms near 1.0), deterministic from the seed. --qk-std\n"
+    "sets the q and k projections' std (larger peaks attention, so tests see\n"
+    "RoPE errors). Norms stay F32; the matrices and token_embd use --type\n"
+    "(default F32); Q4_K_M mixes Q4_K and Q6_K as llama.cpp's Q4_K_M does, and\n"
+    "K-quant rows not a multiple of 256 fall back to Q5_0/Q5_1/Q8_0 as there.\n"
+    "Without --vocab-from a synthetic\n"
     "SentencePiece vocabulary is written; with it, every tokenizer.* key is\n"
-    "copied and the vocabulary size follows the file.\n";
+    "copied and the vocabulary size follows the file. --chat-template stores\n"
+    "FILE's text as tokenizer.chat_template (replacing a copied one).\n";
+
+/* --type Q4_K_M: not a tensor type but llama.cpp's mix of Q4_K and Q6_K
+ * (pick_type); any id past the real ones. */
+#define TYPE_Q4_K_M 0x10000u
 
 /* llama.cpp's LLAMA_FTYPE_* for general.file_type */
 static int file_type_of(uint32_t t)
 {
     switch (t) {
+    case TYPE_Q4_K_M:
+        return 15;
+    case BL_TYPE_Q5_0:
+        return 8;
+    case BL_TYPE_Q5_1:
+        return 9;
+    case BL_TYPE_Q4_K: /* Q4_K_S */
+        return 14;
+    case BL_TYPE_Q5_K: /* Q5_K_S */
+        return 16;
+    case BL_TYPE_Q6_K:
+        return 18;
     case BL_TYPE_F32:
         return 0;
     case BL_TYPE_F16:
@@ -118,7 +151,57 @@ typedef struct {
     size_t n_fills, cap_fills;
     uint64_t seed;
     uint64_t n_params;
+    uint32_t n_layer; /* for Q4_K_M's choice of Q6_K layers */
+    bool tied;        /* token_embd.weight is also the output */
 } gen_t;
+
+/* llama.cpp's use_more_bits: the first and last eighth of the layers and
+ * every third one between get more bits in Q4_K_M */
+static bool use_more_bits(uint32_t i, uint32_t n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+static bool name_ends(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && !strcmp(name + n - k, suffix);
+}
+
+/* The type a tensor is stored in, as llama.cpp's llama_tensor_get_type
+ * picks it: for Q4_K_M, Q6_K for output.weight (token_embd.weight when it
+ * is tied), attn_v and ffn_down of the use_more_bits layers, Q5_K for a
+ * fused attn_qkv, Q4_K for the rest; then, as llama.cpp does, rows that are
+ * not whole 256-element super-blocks fall back to Q5_0 (for Q4_K), Q5_1
+ * (Q5_K) or Q8_0 (Q6_K), so 576- and 896-wide models can be written. */
+static uint32_t pick_type(const gen_t *g, const char *name, uint32_t type, uint64_t ne0,
+                          uint64_t ne1)
+{
+    if (type == TYPE_Q4_K_M) {
+        unsigned layer = 0;
+        bool in_layer = sscanf(name, "blk.%u.", &layer) == 1;
+        type = BL_TYPE_Q4_K;
+        if (!strcmp(name, "output.weight") || !strcmp(name, "token_embd.weight")) {
+            if (!strcmp(name, "output.weight") || g->tied)
+                type = BL_TYPE_Q6_K;
+        } else if (in_layer && (name_ends(name, ".attn_v.weight") ||
+                                name_ends(name, ".ffn_down.weight"))) {
+            if (use_more_bits(layer, g->n_layer))
+                type = BL_TYPE_Q6_K;
+        } else if (in_layer && name_ends(name, ".attn_qkv.weight")) {
+            type = BL_TYPE_Q5_K;
+        }
+    }
+    if (ne1 > 1 && ne0 % 256) {
+        if (type == BL_TYPE_Q4_K)
+            type = BL_TYPE_Q5_0;
+        else if (type == BL_TYPE_Q5_K)
+            type = BL_TYPE_Q5_1;
+        else if (type == BL_TYPE_Q6_K)
+            type = BL_TYPE_Q8_0;
+    }
+    return type;
+}
 
 static uint64_t name_seed(uint64_t seed, const char *name)
 {
@@ -128,9 +211,11 @@ static uint64_t name_seed(uint64_t seed, const char *name)
     return splitmix(&h);
 }
 
-static int add(gen_t *g, const char *name, uint32_t type, uint64_t ne0, uint64_t ne1, float mean,
+static int add(void *ud, const char *name, uint32_t type, uint64_t ne0, uint64_t ne1, float mean,
                float std)
 {
+    gen_t *g = ud;
+    type = pick_type(g, name, type, ne0, ne1);
     if (g->n_fills == g->cap_fills)
         return BL_ENOMEM; /* sized up front: fills must not move once registered */
     fill_t *f = &g->fills[g->n_fills++];
@@ -160,19 +245,25 @@ static int parse_u32(const char *flag, const char *v, uint32_t *out)
 
 static int type_by_name(const char *s, uint32_t *out)
 {
-    static const uint32_t ok[] = {BL_TYPE_F32, BL_TYPE_F16, BL_TYPE_BF16, BL_TYPE_Q8_0,
-                                  BL_TYPE_Q4_0};
+    static const uint32_t ok[] = {BL_TYPE_F32,  BL_TYPE_F16,  BL_TYPE_BF16, BL_TYPE_Q8_0,
+                                  BL_TYPE_Q4_0, BL_TYPE_Q5_0, BL_TYPE_Q5_1, BL_TYPE_Q4_K,
+                                  BL_TYPE_Q5_K, BL_TYPE_Q6_K};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (s && !strcasecmp(s, bl_type_info(ok[i])->name)) {
             *out = ok[i];
             return 0;
         }
-    fprintf(stderr, "gguf-gen: --type must be F32, F16, BF16, Q8_0 or Q4_0, not '%s'\n",
+    if (s && !strcasecmp(s, "Q4_K_M")) {
+        *out = TYPE_Q4_K_M;
+        return 0;
+    }
+    fprintf(stderr, "gguf-gen: --type must be F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, Q4_K, "
+                    "Q5_K, Q6_K or Q4_K_M, not '%s'\n",
             s ? s : "");
     return -1;
 }
 
-static int copy_vocab(bl_gguf_writer_t *w, const char *path, uint32_t *n_vocab)
+static int copy_vocab(bl_gguf_writer_t *w, const char *path, uint32_t *n_vocab, bool skip_tmpl)
 {
     char err[512];
     bl_gguf_t *v;
@@ -191,6 +282,10 @@ static int copy_vocab(bl_gguf_writer_t *w, const char *path, uint32_t *n_vocab)
     *n_vocab = (uint32_t)tok->arr_n;
     for (size_t i = 0; i < bl_gguf_n_kv(v) && !rc; i++) {
         const bl_gguf_kv_t *kv = bl_gguf_kv_at(v, i);
+        static const char tmpl_key[] = "tokenizer.chat_template";
+        if (skip_tmpl && kv->key.n == sizeof tmpl_key - 1 &&
+            !memcmp(kv->key.p, tmpl_key, kv->key.n))
+            continue;
         if (kv->key.n > 10 && !memcmp(kv->key.p, "tokenizer.", 10))
             rc = bl_gguf_w_copy_kv(w, v, kv);
     }
@@ -200,9 +295,33 @@ static int copy_vocab(bl_gguf_writer_t *w, const char *path, uint32_t *n_vocab)
     return rc;
 }
 
+/* tokenizer.chat_template from a file (a Jinja template as models ship it). */
+static int write_chat_template(bl_gguf_writer_t *w, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "gguf-gen: cannot open chat template '%s': %s\n", path, strerror(errno));
+        return BL_EIO;
+    }
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap);
+    size_t n = buf ? fread(buf, 1, cap, f) : 0;
+    int rc = !buf ? BL_ENOMEM : ferror(f) ? BL_EIO : n == cap ? BL_ERANGE : 0;
+    fclose(f);
+    if (rc)
+        fprintf(stderr, "gguf-gen: cannot read chat template '%s' (at most 1 MiB)\n", path);
+    else
+        rc = bl_gguf_w_strn(w, "tokenizer.chat_template", buf, n);
+    free(buf);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    const char *out = NULL, *vocab_from = NULL, *name = NULL;
+    const char *tmpl_path = NULL;
+    const char *out = NULL, *vocab_from = NULL, *name = NULL, *arch = NULL;
+    uint32_t head_dim_flag = 0;
+    float qk_std = 0.0f;
     const shape_t *base = NULL;
     shape_t s;
     uint32_t type = BL_TYPE_F32, over[7] = {0}, n_vocab_flag = 0;
@@ -229,10 +348,28 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--type")) {
             if (type_by_name(v, &type))
                 return 2;
+        } else if (!strcmp(a, "--arch")) {
+            if (!gen_arch_known(v)) {
+                fprintf(stderr, "gguf-gen: --arch must be llama, qwen2, qwen3 or phi3\n");
+                return 2;
+            }
+            arch = v;
+        } else if (!strcmp(a, "--qk-std")) {
+            char *end;
+            qk_std = strtof(v ? v : "", &end);
+            if (!v || !*v || *end || !(qk_std > 0.0f && qk_std < 10.0f)) {
+                fprintf(stderr, "gguf-gen: --qk-std needs a number in (0, 10)\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--head-dim")) {
+            if (parse_u32(a, v, &head_dim_flag))
+                return 2;
         } else if (!strcmp(a, "--vocab-from")) {
             vocab_from = v;
         } else if (!strcmp(a, "--name")) {
             name = v;
+        } else if (!strcmp(a, "--chat-template")) {
+            tmpl_path = v;
         } else if (!strcmp(a, "--seed")) {
             char *end;
             seed = strtoull(v ? v : "", &end, 0);
@@ -272,6 +409,13 @@ int main(int argc, char **argv)
     n_vocab_flag = over[5];
     if (tied >= 0)
         s.tied = tied;
+    if (arch)
+        s.arch = arch;
+    if (head_dim_flag)
+        s.head_dim = head_dim_flag;
+    s.qk_std = qk_std;
+    if (!strcmp(s.arch, "phi3") && !s.ctx_orig)
+        s.ctx_orig = s.ctx < 4096 ? s.ctx : 4096;
 
     bl_gguf_writer_t *w = NULL;
     gen_t g = {0};
@@ -280,9 +424,11 @@ int main(int argc, char **argv)
         return 1;
     g.w = w;
     g.seed = seed;
+    g.n_layer = s.n_layer;
+    g.tied = s.tied;
     if (vocab_from) {
         uint32_t nv;
-        if ((rc = copy_vocab(w, vocab_from, &nv)))
+        if ((rc = copy_vocab(w, vocab_from, &nv, tmpl_path != NULL)))
             goto done;
         if (n_vocab_flag && n_vocab_flag != nv) {
             fprintf(stderr, "gguf-gen: --n-vocab %u disagrees with the %u tokens of %s\n",
@@ -291,13 +437,20 @@ int main(int argc, char **argv)
             goto done;
         }
         s.n_vocab = nv;
-    } else if ((rc = gen_write_synthetic_vocab(w, s.n_vocab))) {
+    } else if ((rc = gen_write_synthetic_vocab(w, s.n_vocab,
+                                               strcmp(s.arch, "phi3") ? NULL : "<|endoftext|>"))) {
         goto done;
     }
+    if (tmpl_path && (rc = write_chat_template(w, tmpl_path)))
+        goto done;
 
-    uint32_t head_dim = s.n_embd / s.n_head;
-    const bl_type_info_t *ti = bl_type_info(type);
-    if (s.n_embd % s.n_head || s.n_head % s.n_head_kv || head_dim % 2) {
+    uint32_t head_dim = gen_head_dim(&s);
+    /* K-quant rows that are not whole super-blocks fall back to 32-element
+     * types (pick_type), so 32 is what the shape must divide by */
+    const bl_type_info_t *ti = bl_type_info(type == TYPE_Q4_K_M ? BL_TYPE_Q4_K : type);
+    const char *type_name = type == TYPE_Q4_K_M ? "Q4_K_M" : ti->name;
+    const uint32_t need = ti->block_elems == 256 ? 32 : ti->block_elems;
+    if ((!s.head_dim && s.n_embd % s.n_head) || s.n_head % s.n_head_kv || head_dim % 2) {
         fprintf(stderr,
                 "gguf-gen: n_embd %u, n_head %u, n_head_kv %u: n_embd must split into "
                 "n_head heads of even size and n_head must be a multiple of n_head_kv\n",
@@ -305,67 +458,37 @@ int main(int argc, char **argv)
         rc = BL_EINVAL;
         goto done;
     }
-    if (s.n_embd % ti->block_elems || s.n_ff % ti->block_elems) {
+    if (s.n_embd % need || s.n_ff % need || (s.n_head * head_dim) % need) {
         fprintf(stderr,
                 "gguf-gen: n_embd %u and n_ff %u must be multiples of the %s block "
                 "size %u\n",
-                s.n_embd, s.n_ff, ti->name, ti->block_elems);
+                s.n_embd, s.n_ff, type_name, need);
         rc = BL_EINVAL;
         goto done;
     }
     char gname[128];
     snprintf(gname, sizeof gname, "%s", name ? name : s.name);
-    bool custom = tied >= 0 && tied != base->tied;
+    bool custom = (tied >= 0 && tied != base->tied) || (arch && strcmp(arch, base->arch)) ||
+                  (head_dim_flag && head_dim_flag != base->head_dim);
     for (int k = 0; k < 7; k++)
         custom |= over[k] != 0;
     if (!name && custom)
         snprintf(gname, sizeof gname, "%s (custom)", s.name);
-    if ((rc = bl_gguf_w_str(w, "general.architecture", "llama")) ||
+    if ((rc = bl_gguf_w_str(w, "general.architecture", s.arch)) ||
         (rc = bl_gguf_w_str(w, "general.name", gname)) ||
         (rc = bl_gguf_w_u32(w, "general.alignment", 32)) ||
         (rc = bl_gguf_w_u32(w, "general.file_type", (uint32_t)file_type_of(type))) ||
         (rc = bl_gguf_w_u32(w, "general.quantization_version", 2)) ||
-        (rc = bl_gguf_w_u32(w, "llama.context_length", s.ctx)) ||
-        (rc = bl_gguf_w_u32(w, "llama.embedding_length", s.n_embd)) ||
-        (rc = bl_gguf_w_u32(w, "llama.block_count", s.n_layer)) ||
-        (rc = bl_gguf_w_u32(w, "llama.feed_forward_length", s.n_ff)) ||
-        (rc = bl_gguf_w_u32(w, "llama.attention.head_count", s.n_head)) ||
-        (rc = bl_gguf_w_u32(w, "llama.attention.head_count_kv", s.n_head_kv)) ||
-        (rc = bl_gguf_w_u32(w, "llama.rope.dimension_count", head_dim)) ||
-        (rc = bl_gguf_w_f32(w, "llama.rope.freq_base", s.rope_base)) ||
-        (rc = bl_gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", s.rms_eps)) ||
-        (rc = bl_gguf_w_u32(w, "llama.vocab_size", s.n_vocab)))
+        (rc = gen_arch_write_kv(w, &s)))
         goto done;
 
-    g.cap_fills = 3 + (size_t)s.n_layer * 9;
+    g.cap_fills = gen_arch_n_tensors(&s);
     if (!(g.fills = calloc(g.cap_fills, sizeof *g.fills))) {
         rc = BL_ENOMEM;
         goto done;
     }
-    const float std = 0.02f;
-    uint32_t kv_dim = s.n_head_kv * head_dim;
-    if ((rc = add(&g, "token_embd.weight", type, s.n_embd, s.n_vocab, 0.0f, std)) ||
-        (rc = add(&g, "output_norm.weight", BL_TYPE_F32, s.n_embd, 1, 1.0f, 0.01f)))
+    if ((rc = gen_arch_add_tensors(&s, type, add, &g)))
         goto done;
-    if (!s.tied && (rc = add(&g, "output.weight", type, s.n_embd, s.n_vocab, 0.0f, std)))
-        goto done;
-    for (uint32_t l = 0; l < s.n_layer; l++) {
-        char n[64];
-#define T(suffix, ty, a, b, mean, sd)                                                              \
-    snprintf(n, sizeof n, "blk.%u." suffix, l);                                                    \
-    if ((rc = add(&g, n, ty, a, b, mean, sd)))                                                     \
-        goto done;
-        T("attn_norm.weight", BL_TYPE_F32, s.n_embd, 1, 1.0f, 0.01f)
-        T("attn_q.weight", type, s.n_embd, s.n_embd, 0.0f, std)
-        T("attn_k.weight", type, s.n_embd, kv_dim, 0.0f, std)
-        T("attn_v.weight", type, s.n_embd, kv_dim, 0.0f, std)
-        T("attn_output.weight", type, s.n_embd, s.n_embd, 0.0f, std)
-        T("ffn_norm.weight", BL_TYPE_F32, s.n_embd, 1, 1.0f, 0.01f)
-        T("ffn_gate.weight", type, s.n_embd, s.n_ff, 0.0f, std)
-        T("ffn_up.weight", type, s.n_embd, s.n_ff, 0.0f, std)
-        T("ffn_down.weight", type, s.n_ff, s.n_embd, 0.0f, std)
-#undef T
-    }
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -375,9 +498,9 @@ int main(int argc, char **argv)
         goto done;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("gguf-gen: wrote %s: %s, %s, %u layers, n_embd %u, vocab %u, %.1fM params "
+    printf("gguf-gen: wrote %s: %s (%s), %s, %u layers, n_embd %u, vocab %u, %.1fM params "
            "(%.2f s)\n",
-           out, gname, ti->name, s.n_layer, s.n_embd, s.n_vocab, (double)g.n_params / 1e6,
+           out, gname, s.arch, type_name, s.n_layer, s.n_embd, s.n_vocab, (double)g.n_params / 1e6,
            (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 done:
     bl_gguf_writer_free(w);

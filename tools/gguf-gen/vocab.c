@@ -37,7 +37,7 @@ static void piece(uint64_t k, char *out)
     out[j] = 0;
 }
 
-int gen_write_synthetic_vocab(bl_gguf_writer_t *w, uint32_t n_vocab)
+int gen_write_synthetic_vocab(bl_gguf_writer_t *w, uint32_t n_vocab, const char *last_control)
 {
     if (n_vocab < N_SPECIAL + N_BYTES + 1) {
         fprintf(stderr, "gguf-gen: a synthetic vocab needs at least %d tokens\n",
@@ -63,6 +63,10 @@ int gen_write_synthetic_vocab(bl_gguf_writer_t *w, uint32_t n_vocab)
             snprintf(t, PIECE_MAX, "<0x%02X>", i - N_SPECIAL);
             scores[i] = 0.0f;
             types[i] = TT_BYTE;
+        } else if (last_control && i == n_vocab - 1) {
+            snprintf(t, PIECE_MAX, "%s", last_control);
+            scores[i] = 0.0f;
+            types[i] = TT_CONTROL;
         } else {
             uint64_t k = i - (N_SPECIAL + N_BYTES);
             piece(k, t);
