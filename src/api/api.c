@@ -43,6 +43,11 @@ void bl_api_free(bl_api_t *a)
     free(a);
 }
 
+void bl_api_set_locals(bl_api_t *a, bl_locals_t *ls)
+{
+    a->locals = ls;
+}
+
 void bl_api_set_config(bl_api_t *a, bl_config_t *cfg)
 {
     bl_config_t *old = a->cfg;

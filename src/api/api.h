@@ -26,6 +26,9 @@ typedef struct bl_api bl_api_t;
 int bl_api_new(bl_config_t *cfg, bl_router_t *router, bl_health_table_t *health,
                bl_metrics_t *metrics, bl_api_t **out);
 void bl_api_free(bl_api_t *a);
+/* Local models, for /readyz and /metrics. */
+struct bl_locals;
+void bl_api_set_locals(bl_api_t *a, struct bl_locals *ls);
 /* Serve new requests from cfg (takes a reference; drops the old one). */
 void bl_api_set_config(bl_api_t *a, bl_config_t *cfg);
 /* The bl_http_handler_fn to give the server; ud is the bl_api_t. */

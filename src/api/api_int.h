@@ -3,12 +3,14 @@
 #define BL_API_INT_H
 
 #include "api/api.h"
+#include "local/local.h"
 
 struct bl_api {
     bl_config_t *cfg;
     bl_router_t *router;
     bl_health_table_t *health;
     bl_metrics_t *metrics;
+    bl_locals_t *locals;
     size_t inflight;
     bl_metric_t *m_requests, *m_duration, *m_inflight, *m_ttfb_client;
 };

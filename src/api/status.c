@@ -70,14 +70,22 @@ void bl_api_readyz(bl_api_t *a, bl_http_req_t *req)
                 bl_health_t *h = bl_health_get(a->health, c->providers[tg->provider].name, tg->model);
                 if (!h)
                     continue;
+                const bl_provider_cfg_t *p = &c->providers[tg->provider];
                 uint64_t wait = bl_health_wait_ms(h, &c->breaker, now);
-                bool usable = wait == 0;
+                bool usable = bl_router_target_usable(a->router, c, p, h, now);
                 ready |= usable;
-                json_array_append_new(targets,
-                                      json_pack("{s:s, s:i, s:s, s:b, s:f}", "target", h->key,
-                                                "tier", (int)t, "breaker",
-                                                bl_breaker_state_name(h->state), "usable", usable,
-                                                "retry_in_s", (double)wait / 1000.0));
+                json_t *o = json_pack("{s:s, s:i, s:s, s:b, s:f}", "target", h->key, "tier", (int)t,
+                                      "breaker", bl_breaker_state_name(h->state), "usable", usable,
+                                      "retry_in_s", (double)wait / 1000.0);
+                if (p->type == BL_PROVIDER_LOCAL && a->locals) {
+                    static const char *const ST[] = {"loading", "ready", "failed"};
+                    bl_local_t *l = bl_locals_find(a->locals, p);
+                    json_object_set_new(o, "local_model",
+                                        json_string(l ? ST[bl_local_state(l)] : "missing"));
+                    if (l && bl_local_state(l) == BL_LOCAL_FAILED)
+                        json_object_set_new(o, "error", json_string(bl_local_error(l)));
+                }
+                json_array_append_new(targets, o);
             }
         all_ready &= ready;
         json_object_set_new(routes, rt->model,
@@ -91,6 +99,8 @@ void bl_api_readyz(bl_api_t *a, bl_http_req_t *req)
 void bl_api_metrics(bl_api_t *a, bl_http_req_t *req)
 {
     bl_router_export_health(a->router, a->cfg);
+    if (a->locals)
+        bl_locals_export(a->locals);
     bl_metric_set(a->m_inflight, (double)a->inflight, NULL);
     bl_buf_t out = {0};
     bl_metrics_render(a->metrics, &out);

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "health/health.h"
+#include "local/local.h"
 #include "obs/obs.h"
 #include "router/router.h"
 #include "server/server.h"
@@ -28,6 +29,7 @@ typedef struct {
     bl_metrics_t *metrics;
     bl_health_table_t *health;
     bl_upstream_t *up;
+    bl_locals_t *locals;
     bl_router_t *router;
     bl_api_t *api;
     bl_server_t *server;
@@ -99,6 +101,7 @@ static void reload_done(uv_work_t *w, int status)
         bl_config_unref(app->cfg);
         app->cfg = nc; /* the reference bl_config_load gave us */
         bl_health_prune(app->health, nc);
+        bl_locals_sync(app->locals, nc); /* unchanged models stay loaded */
         bl_log(BL_LOG_INFO, "config reloaded from %s: %zu providers, %zu routes", app->config_path,
                nc->n_providers, nc->n_routes);
         const char *lv[] = {"ok"};
@@ -136,6 +139,7 @@ static void on_upstream_closed(void *ud)
 static void on_server_closed(void *ud)
 {
     app_t *app = ud;
+    bl_locals_close(app->locals, NULL, NULL);
     bl_upstream_close(app->up, on_upstream_closed, app);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sig_int, NULL);
@@ -225,7 +229,7 @@ int bl_cli_serve(int argc, char **argv)
     bl_server_limits_t limits;
     server_limits(app.cfg, &limits);
     if (bl_metrics_new(&app.metrics) || bl_health_table_new(&app.health) ||
-        bl_upstream_new(app.loop, &app.up) ||
+        bl_upstream_new(app.loop, &app.up) || bl_locals_new(app.loop, app.metrics, &app.locals) ||
         bl_router_new(app.loop, app.up, app.health, app.metrics, &app.router) ||
         bl_api_new(app.cfg, app.router, app.health, app.metrics, &app.api) ||
         bl_server_new(app.loop, &limits, bl_api_handle, app.api, &app.server)) {
@@ -239,6 +243,9 @@ int bl_cli_serve(int argc, char **argv)
     const char *ver[] = {BL_VERSION_STRING};
     bl_metric_set(app.m_info, 1, ver);
     bl_health_prune(app.health, app.cfg); /* creates an entry per target, for /metrics */
+    bl_router_set_locals(app.router, app.locals);
+    bl_api_set_locals(app.api, app.locals);
+    bl_locals_sync(app.locals, app.cfg); /* models load off the loop while cloud routes serve */
     if (bl_server_listen(app.server, app.cfg->listen.host, app.cfg->listen.port, err, sizeof err)) {
         fprintf(stderr, "ballast serve: %s\n", err);
         goto done;
@@ -272,6 +279,11 @@ done:
         uv_run(app.loop, UV_RUN_DEFAULT);
     }
     bl_server_free(app.server);
+    if (app.locals && !app.stopping) {
+        bl_locals_close(app.locals, NULL, NULL);
+        uv_run(app.loop, UV_RUN_DEFAULT);
+    }
+    bl_locals_free(app.locals);
     bl_api_free(app.api);
     bl_router_free(app.router);
     bl_health_table_free(app.health);

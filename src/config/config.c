@@ -34,6 +34,7 @@ void bl_cfg_free(bl_config_t *c)
         bl_provider_cfg_t *p = &c->providers[i];
         free(p->name);
         free(p->base_url);
+        free(p->local.model_path);
         free_secret(p->api_key);
         for (size_t j = 0; j < p->n_headers; j++)
             free_secret(p->headers[j]);

@@ -19,7 +19,20 @@
 
 typedef enum {
     BL_PROVIDER_OPENAI = 0, /* any OpenAI-compatible API */
+    BL_PROVIDER_LOCAL = 1,  /* a GGUF model run by the in-process engine */
 } bl_provider_type_t;
+
+/* type: local — the model file and how to run it. */
+typedef struct {
+    char *model_path;        /* absolute, or relative to the config file's folder */
+    unsigned char sha256[32];
+    bool has_sha256;         /* refuse the file unless its hash matches */
+    unsigned threads;        /* engine worker threads; 0 = online cores */
+    unsigned context;        /* KV cache length per slot, tokens */
+    unsigned slots;          /* sequences generated at once */
+    unsigned max_queue;      /* requests waiting for a slot; beyond it 503 */
+    unsigned max_tokens;     /* cap on generated tokens per request (degraded mode) */
+} bl_local_cfg_t;
 
 typedef struct {
     uint64_t connect_ms;     /* TCP+TLS connect */
@@ -35,6 +48,7 @@ typedef struct {
     bl_timeouts_t timeouts;
     char **headers;          /* extra "Name: value" lines sent upstream */
     size_t n_headers;
+    bl_local_cfg_t local;    /* type: local only */
     unsigned line;           /* where it was declared, for messages */
 } bl_provider_cfg_t;
 

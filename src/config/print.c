@@ -38,6 +38,18 @@ static void print_providers(const bl_config_t *c, FILE *f)
     for (size_t i = 0; i < c->n_providers; i++) {
         const bl_provider_cfg_t *p = &c->providers[i];
         fprintf(f, "  %s (line %u)\n", p->name, p->line);
+        if (p->type == BL_PROVIDER_LOCAL) {
+            const bl_local_cfg_t *l = &p->local;
+            fprintf(f, "    type: local\n    model: %s%s\n", l->model_path,
+                    l->has_sha256 ? " (sha256 pinned)" : "");
+            fprintf(f, "    slots: %u, queue: %u, context: %u, max_tokens: %u, threads: ", l->slots,
+                    l->max_queue, l->context, l->max_tokens);
+            if (l->threads)
+                fprintf(f, "%u\n", l->threads);
+            else
+                fprintf(f, "auto\n");
+            continue;
+        }
         fprintf(f, "    type: %s\n", p->type == BL_PROVIDER_OPENAI ? "openai" : "?");
         fprintf(f, "    base_url: ");
         print_url(f, p->base_url);

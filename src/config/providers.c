@@ -8,7 +8,7 @@
 #define MAX_PROVIDERS 256
 #define MAX_HEADERS 64
 
-static const char *const TYPES[] = {"openai"};
+static const char *const TYPES[] = {"openai", "local"}; /* indexed by bl_provider_type_t */
 
 /* Names show up in response headers, metrics labels and logs. */
 static bool good_name(const char *s)
@@ -136,10 +136,82 @@ static int read_timeouts(bl_yaml_ctx_t *x, yaml_node_t *n, bl_timeouts_t *t)
     return 0;
 }
 
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* type: local. A relative model path is taken from the config file's folder,
+ * so a config and its model can move together. */
+static int read_local(bl_yaml_ctx_t *x, yaml_node_t *n, yaml_node_t *const *v, bl_provider_cfg_t *p)
+{
+    bl_local_cfg_t *l = &p->local;
+    int rc;
+    *l = (bl_local_cfg_t){.context = 4096, .slots = 2, .max_queue = 32, .max_tokens = 1024};
+    if (!v[6])
+        return bl_cfg_error(x, n->start_mark, "provider '%s': type local needs 'model' (a GGUF file)",
+                            p->name);
+    bl_scalar_t m;
+    if ((rc = bl_cfg_string(x, v[6], "model", &m)))
+        return rc;
+    if (m.len == 0) {
+        bl_cfg_scalar_free(&m);
+        return bl_cfg_error(x, v[6]->start_mark, "model: empty path");
+    }
+    if (m.s[0] == '/' || !strchr(x->file, '/')) {
+        l->model_path = m.s;
+    } else {
+        size_t dir = (size_t)(strrchr(x->file, '/') - x->file);
+        l->model_path = malloc(dir + 1 + m.len + 1);
+        if (!l->model_path) {
+            bl_cfg_scalar_free(&m);
+            return BL_ENOMEM;
+        }
+        memcpy(l->model_path, x->file, dir + 1);
+        memcpy(l->model_path + dir + 1, m.s, m.len + 1);
+        bl_cfg_scalar_free(&m);
+    }
+    if (v[7]) {
+        bl_scalar_t h;
+        if ((rc = bl_cfg_string(x, v[7], "sha256", &h)))
+            return rc;
+        bool ok = h.len == 64;
+        for (size_t j = 0; ok && j < 32; j++) {
+            int hi = hexval(h.s[2 * j]), lo = hexval(h.s[2 * j + 1]);
+            ok = hi >= 0 && lo >= 0;
+            if (ok)
+                l->sha256[j] = (unsigned char)(hi << 4 | lo);
+        }
+        bl_cfg_scalar_free(&h);
+        if (!ok)
+            return bl_cfg_error(x, v[7]->start_mark, "sha256: expected 64 hex digits");
+        l->has_sha256 = true;
+    }
+    if (v[8] && (rc = bl_cfg_uint(x, v[8], "threads", 0, 256, &l->threads)))
+        return rc;
+    if (v[9] && (rc = bl_cfg_uint(x, v[9], "context", 16, 1u << 20, &l->context)))
+        return rc;
+    if (v[10] && (rc = bl_cfg_uint(x, v[10], "slots", 1, 64, &l->slots)))
+        return rc;
+    if (v[11] && (rc = bl_cfg_uint(x, v[11], "max_queue", 0, 100000, &l->max_queue)))
+        return rc;
+    if (v[12] && (rc = bl_cfg_uint(x, v[12], "max_tokens", 1, 1u << 20, &l->max_tokens)))
+        return rc;
+    return 0;
+}
+
 static int read_provider(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c, size_t idx)
 {
-    static const char *const names[] = {"name",    "type",    "base_url",
-                                        "api_key", "headers", "timeouts"};
+    static const char *const names[] = {"name",    "type",      "base_url", "api_key",
+                                        "headers", "timeouts",  "model",    "sha256",
+                                        "threads", "context",   "slots",    "max_queue",
+                                        "max_tokens"};
     yaml_node_t *v[BL_ARRAY_LEN(names)];
     bl_provider_cfg_t *p = &c->providers[idx];
     p->line = (unsigned)n->start_mark.line + 1;
@@ -181,6 +253,17 @@ static int read_provider(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c, size_
         bl_cfg_scalar_free(&t);
         p->type = (bl_provider_type_t)k;
     }
+    if (p->type == BL_PROVIDER_LOCAL) {
+        for (size_t i = 2; i <= 4; i++)
+            if (v[i])
+                return bl_cfg_error(x, v[i]->start_mark, "provider '%s': '%s' is not used by type local",
+                                    p->name, names[i]);
+        return read_local(x, n, v, p);
+    }
+    for (size_t i = 6; i < BL_ARRAY_LEN(names); i++)
+        if (v[i])
+            return bl_cfg_error(x, v[i]->start_mark,
+                                "provider '%s': '%s' is only for type local", p->name, names[i]);
     if (!v[2])
         return bl_cfg_error(x, n->start_mark, "provider '%s': missing required key 'base_url'",
                             p->name);

@@ -176,7 +176,8 @@ static int read_keys(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c)
             for (size_t j = 0; ok && j < 32; j++) {
                 int hi = unhex(v.s[7 + 2 * j]), lo = unhex(v.s[8 + 2 * j]);
                 ok = hi >= 0 && lo >= 0;
-                h[j] = (unsigned char)(hi << 4 | lo);
+                if (ok)
+                    h[j] = (unsigned char)(hi << 4 | lo);
             }
             if (!ok)
                 rc = bl_cfg_error(x, k->start_mark,

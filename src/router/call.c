@@ -66,6 +66,11 @@ static int build_candidates(bl_call_t *c)
     return BL_OK;
 }
 
+static bool usable(bl_call_t *c, bl_candidate_t *cd, uint64_t now)
+{
+    return bl_router_target_usable(c->r, c->cfg, cd->provider, cd->health, now);
+}
+
 /* ---- attempts --------------------------------------------------------------- */
 
 static double ms_since(uint64_t start_ns)
@@ -79,6 +84,8 @@ static void attempt_free(bl_attempt_run_t *a)
         return;
     if (a->xfer)
         bl_upstream_cancel(a->xfer);
+    if (a->lreq)
+        bl_local_cancel(a->lreq);
     bl_buf_free(&a->body);
     free(a->req_body);
     free(a->url);
@@ -446,7 +453,8 @@ static void on_up_done(void *ud, bl_up_result_t res, const char *errmsg)
 {
     bl_attempt_run_t *a = ud;
     bl_call_t *c = a->call;
-    a->xfer = NULL; /* the upstream module is done with it */
+    a->xfer = NULL; /* the upstream (or local) module is done with it */
+    a->lreq = NULL;
     if (c->committed && c->winner == a) {
         if (res == BL_UP_OK) {
             record_end(c, a, BL_ATTEMPT_OK, NULL);
@@ -523,6 +531,8 @@ static int build_request(bl_call_t *c, bl_attempt_run_t *a)
            tail);
     a->req_body[a->req_len] = '\0';
     free(quoted);
+    if (p->type == BL_PROVIDER_LOCAL)
+        return BL_OK; /* no URL, no headers: the engine reads the body */
 
     a->url = dup_printf("%s%s", p->base_url, c->req.path);
     if (!a->url)
@@ -583,7 +593,16 @@ static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
     };
     bl_upstream_cb_t ucb = {
         .ud = a, .on_headers = on_up_headers, .on_body = on_up_body, .on_done = on_up_done};
-    if (bl_upstream_start(c->r->up, &ureq, &ucb, &a->xfer)) {
+    if (cd->provider->type == BL_PROVIDER_LOCAL) {
+        /* The local model answers through the same callbacks, in OpenAI's
+         * wire format, so everything below treats it like any target. */
+        bl_local_t *lm = c->r->locals ? bl_locals_find(c->r->locals, cd->provider) : NULL;
+        if (!lm || bl_local_start(lm, c->req.path, a->req_body, a->req_len, &ucb, &a->lreq)) {
+            a->lreq = NULL;
+            attempt_failed(a, BL_ATTEMPT_CONNECT, "the local model is not available");
+            return true;
+        }
+    } else if (bl_upstream_start(c->r->up, &ureq, &ucb, &a->xfer)) {
         a->xfer = NULL;
         attempt_failed(a, BL_ATTEMPT_CONNECT, "could not start the transfer");
         return true;
@@ -645,7 +664,7 @@ static void try_next(bl_call_t *c)
              * traffic; coming back to a target waits a jittered backoff. */
             bool any = false;
             for (size_t i = 0; i < c->n_cands; i++)
-                any |= bl_health_available(c->cands[i].health, &c->cfg->breaker, now);
+                any |= usable(c, &c->cands[i], now);
             if (!any)
                 break;
             c->round++;
@@ -658,7 +677,7 @@ static void try_next(bl_call_t *c)
             return;
         }
         bl_candidate_t *cd = &c->cands[c->next_cand++];
-        if (!bl_health_available(cd->health, &c->cfg->breaker, now))
+        if (!usable(c, cd, now))
             continue; /* named as skipped in the error message, if it comes to that */
         if (start_attempt(c, cd))
             return;
@@ -721,7 +740,7 @@ static void on_timer(uv_timer_t *t)
             /* Start the next candidate beside the slow one; first good answer wins. */
             while (c->next_cand < c->n_cands && c->rep.n_attempts < c->max_attempts) {
                 bl_candidate_t *cd = &c->cands[c->next_cand++];
-                if (!bl_health_available(cd->health, &c->cfg->breaker, now))
+                if (!usable(c, cd, now))
                     continue;
                 const char *lv[] = {c->route->model};
                 bl_metric_add(c->r->m_hedges, 1, lv);
@@ -763,9 +782,12 @@ static void fail_call(bl_call_t *c, int status, const char *type, const char *co
         if (cd->tried)
             continue;
         uint64_t wait = bl_health_wait_ms(cd->health, &c->cfg->breaker, now);
-        bl_buf_printf(&msg, "%s%s: skipped (%s, retry in %llus)", sep, cd->health->key,
-                      cd->health->state == BL_BREAKER_OPEN ? "circuit open" : "cooling down",
-                      (unsigned long long)((wait + 999) / 1000));
+        if (cd->provider->type == BL_PROVIDER_LOCAL && wait == 0)
+            bl_buf_printf(&msg, "%s%s: skipped (local model not ready)", sep, cd->health->key);
+        else
+            bl_buf_printf(&msg, "%s%s: skipped (%s, retry in %llus)", sep, cd->health->key,
+                          cd->health->state == BL_BREAKER_OPEN ? "circuit open" : "cooling down",
+                          (unsigned long long)((wait + 999) / 1000));
         sep = "; ";
     }
     snprintf(c->rep.error_message, sizeof c->rep.error_message, "%s", msg.data);

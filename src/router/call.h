@@ -2,12 +2,14 @@
 #ifndef BL_ROUTER_CALL_H
 #define BL_ROUTER_CALL_H
 
+#include "local/local.h"
 #include "router/router.h"
 
 struct bl_router {
     uv_loop_t *loop;
     bl_upstream_t *up;
     bl_health_table_t *health;
+    bl_locals_t *locals;      /* type: local providers; may be NULL */
     bl_rng_t rng;
     size_t active_calls;
     bl_metric_t *m_attempts, *m_failovers, *m_hedges, *m_breaker, *m_breaker_changes,
@@ -26,7 +28,8 @@ typedef struct {
 typedef struct bl_attempt_run {
     struct bl_call *call;
     bl_candidate_t *cand;
-    bl_upstream_xfer_t *xfer;
+    bl_upstream_xfer_t *xfer; /* a cloud target's transfer, or */
+    bl_local_req_t *lreq;     /* a local target's request */
     unsigned log_idx;         /* index in call->rep.attempts */
     uint64_t start_ns;
     uint64_t first_token_deadline_ms; /* 0 once the first token arrived (or not a stream) */

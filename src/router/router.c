@@ -71,6 +71,24 @@ void bl_router_free(bl_router_t *r)
     free(r);
 }
 
+void bl_router_set_locals(bl_router_t *r, bl_locals_t *ls)
+{
+    r->locals = ls;
+}
+
+bool bl_router_target_usable(bl_router_t *r, const bl_config_t *cfg, const bl_provider_cfg_t *p,
+                             bl_health_t *h, uint64_t now_ms)
+{
+    if (p->type == BL_PROVIDER_LOCAL) {
+        /* A model still loading (or that failed to) is not tried at all, so
+         * a request never waits on it. */
+        bl_local_t *l = r->locals ? bl_locals_find(r->locals, p) : NULL;
+        if (!l || bl_local_state(l) != BL_LOCAL_READY)
+            return false;
+    }
+    return bl_health_available(h, &cfg->breaker, now_ms);
+}
+
 size_t bl_router_active_calls(const bl_router_t *r)
 {
     return r->active_calls;

@@ -110,6 +110,12 @@ typedef struct {
 int bl_router_new(uv_loop_t *loop, bl_upstream_t *up, bl_health_table_t *health, bl_metrics_t *m,
                   bl_router_t **out);
 void bl_router_free(bl_router_t *r);
+/* The local models (type: local providers) targets may name. */
+struct bl_locals;
+void bl_router_set_locals(bl_router_t *r, struct bl_locals *ls);
+/* Can this target take a request now? (breaker, Retry-After, local model ready) */
+bool bl_router_target_usable(bl_router_t *r, const bl_config_t *cfg, const bl_provider_cfg_t *p,
+                             bl_health_t *h, uint64_t now_ms);
 
 /* Start routing. cfg is referenced for the call's lifetime (reload-safe). */
 int bl_call_start(bl_router_t *r, bl_config_t *cfg, const bl_route_cfg_t *route,

@@ -1,0 +1,94 @@
+/* Internal to local. */
+#ifndef BL_LOCAL_INT_H
+#define BL_LOCAL_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <ballast/engine.h>
+
+#include "local/local.h"
+
+struct bl_local_req {
+    bl_local_t *l;
+    bl_upstream_cb_t cb;
+    /* the request, fixed once queued */
+    bool chat, stream, include_usage;
+    char *prompt;
+    size_t prompt_len;
+    bl_generate_params_t gp;
+    char **stops;
+    size_t n_stops;
+    int32_t max_tokens;       /* asked for, or -1 */
+    char model[128];
+    char id[48];
+    long long created;
+    /* shared with the worker, under l->mu */
+    bl_buf_t out;             /* text generated and not yet delivered */
+    bool done;                /* the worker is finished with it */
+    bool running;             /* a worker holds it */
+    int err_status;           /* 0, or the HTTP status of an error answer */
+    const char *err_type;
+    const char *err_code;
+    char err_msg[640];
+    size_t n_prompt, n_generated;
+    bl_finish_t finish;
+    atomic_bool cancel;
+    /* loop thread only */
+    bool started;             /* headers and the first chunk are out */
+    bool abandoned;           /* the caller cancelled: no more callbacks */
+    bool delivering;
+    bl_buf_t text;            /* non-streamed: the whole answer so far */
+    bl_buf_t wire;            /* bytes being handed to on_body */
+    struct bl_local_req *q_next;         /* waiting for a slot */
+    struct bl_local_req *prev, *next;    /* every live request */
+};
+
+typedef struct {
+    struct bl_local *l;
+    bl_ctx_t *ctx;
+    pthread_t thread;
+} bl_slot_t;
+
+struct bl_local {
+    bl_locals_t *set;
+    uv_loop_t *loop;
+    char *name;
+    bl_local_cfg_t cfg;       /* model_path owned */
+    _Atomic int state;        /* bl_local_state_t */
+    char err[512];
+    bl_model_t *model;
+    bl_slot_t *slots;
+    uv_work_t load_work;
+    uv_async_t async;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bl_local_req_t *q_head, *q_tail;
+    unsigned q_len;
+    bl_local_req_t *live;
+    unsigned n_threads;       /* slot workers running */
+    unsigned n_busy;          /* of them, generating now */
+    bool quit;
+    bool loading;             /* the load work is queued or running */
+    bool retired;             /* no longer in the config: close when idle */
+    bool closing;
+    struct bl_local *next;
+};
+
+struct bl_locals {
+    uv_loop_t *loop;
+    bl_local_t *list;
+    bl_metric_t *m_state;
+    void (*done)(void *);
+    void *done_ud;
+    bool closing;
+};
+
+/* wire.c: the OpenAI side of a local request */
+int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const char *body,
+                   size_t len);
+void bl_local_free_req_fields(bl_local_req_t *r);
+/* Deliver what the worker produced (text, then the end) as HTTP to cb. */
+void bl_local_deliver(bl_local_req_t *r, const char *text, size_t len, bool done);
+
+#endif

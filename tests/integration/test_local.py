@@ -1,0 +1,187 @@
+"""type: local — the daemon answers from its own model when the clouds fail.
+
+Uses the real stories260K model from ../shared/models: greedy completions
+through HTTP must equal `ballast run` and llama.cpp's reference continuation."""
+import json
+import os
+import subprocess
+import time
+
+from gw import BALLAST, Ballast, provider, run_tests, sse_events, start_mock
+
+SHARED = os.environ.get("BALLAST_SHARED", "../shared")
+MODEL = os.path.join(SHARED, "models", "stories260K.gguf")
+SHA = "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d"
+
+
+def reference(prompt="Once upon a time"):
+    with open(os.path.join(SHARED, "models", "llamacpp-reference.json")) as f:
+        ref = json.load(f)
+    for m in ref["models"]:
+        if m["file"] == "stories260K.gguf":
+            for r in m["results"]:
+                if r["prompt"] == prompt:
+                    return bytes.fromhex("".join(r["generated_pieces_hex"])).decode()
+    raise AssertionError("no reference")
+
+
+def local_provider(extra=""):
+    return ("  - name: local\n    type: local\n    model: %s\n    slots: 2\n%s" % (MODEL, extra))
+
+
+def config(cloud_port=None, local_extra=""):
+    cfg = "providers:\n"
+    if cloud_port:
+        cfg += provider("cloud", cloud_port, timeouts="{connect_ms: 500, first_token_ms: 2000, total_ms: 5000}")
+    cfg += local_provider(local_extra)
+    cfg += "routes:\n  - model: gpt-4o-mini\n    tiers:\n"
+    if cloud_port:
+        cfg += "      - [{provider: cloud, model: gpt-4o-mini}]\n"
+    cfg += "      - [{provider: local, model: stories260k}]\n"
+    return cfg
+
+
+def wait_ready(b, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        st, _, body = b.request("GET", "/readyz")
+        if st == 200:
+            return json.loads(body)
+        time.sleep(0.02)
+    raise AssertionError("local model never became ready: " + b.log_text()[-2000:])
+
+
+def complete(b, stream, **extra):
+    body = {"model": "gpt-4o-mini", "prompt": "Once upon a time", "max_tokens": 32,
+            "temperature": 0}
+    body.update(extra)
+    if stream:
+        body["stream"] = True
+    st, h, data = b.request("POST", "/v1/completions", body)
+    assert st == 200, (st, data)
+    if not stream:
+        d = json.loads(data)
+        assert d["object"] == "text_completion" and d["id"].startswith("cmpl-"), d
+        if "stop" not in extra:
+            assert d["usage"]["completion_tokens"] == 32, d
+        return h, d["choices"][0]["text"]
+    evs = sse_events(data)
+    assert evs[-1] == "[DONE]", evs
+    text = "".join(json.loads(e)["choices"][0]["text"] for e in evs[:-1])
+    return h, text
+
+
+def test_greedy_equals_run_and_llamacpp():
+    b = Ballast(config(local_extra="    sha256: %s\n" % SHA))
+    try:
+        wait_ready(b)
+        want = reference()
+        run = subprocess.run([BALLAST, "run", "-m", MODEL, "-p", "Once upon a time", "-n", "32",
+                              "--temp", "0"], capture_output=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.decode() == want
+        for stream in (False, True):
+            h, text = complete(b, stream)
+            assert text == want, (stream, text, want)
+            assert h["x-ballast-backend"] == "local/stories260k"
+    finally:
+        b.stop()
+
+
+def test_clouds_down_local_answers_chat_streaming():
+    cloud = start_mock("cloud")
+    b = Ballast(config(cloud.port))
+    try:
+        wait_ready(b)
+        st, h, _ = b.chat()
+        assert st == 200 and h["x-ballast-backend"] == "cloud/gpt-4o-mini"
+        cloud.set_mode("status", code=503)
+        for stream in (False, True):
+            st, h, data = b.chat(stream=stream, extra={"max_tokens": 16, "temperature": 0,
+                                                       "stream_options": {"include_usage": True}})
+            assert st == 200, data
+            assert h["x-ballast-backend"] == "local/stories260k"
+            assert h["x-ballast-degraded"] == "true"
+            if stream:
+                evs = [json.loads(e) for e in sse_events(data)[:-1]]
+                assert evs[0]["choices"][0]["delta"]["role"] == "assistant"
+                assert evs[0]["object"] == "chat.completion.chunk"
+                assert evs[-2]["choices"][0]["finish_reason"] in ("length", "stop")
+                assert evs[-1]["usage"]["completion_tokens"] >= 1
+                assert "".join(e["choices"][0]["delta"].get("content", "")
+                               for e in evs if e["choices"])
+            else:
+                d = json.loads(data)
+                assert d["object"] == "chat.completion"
+                assert d["choices"][0]["message"]["role"] == "assistant"
+                assert d["choices"][0]["message"]["content"]
+                assert d["usage"]["prompt_tokens"] > 0
+        assert b.metric("ballast_local_model_state", provider="local", state="ready") == 1
+    finally:
+        b.stop()
+        cloud.stop()
+
+
+def test_local_errors_have_openai_shapes():
+    b = Ballast(config(local_extra="    context: 64\n"))
+    try:
+        wait_ready(b)
+        st, _, data = b.request("POST", "/v1/completions",
+                                {"model": "gpt-4o-mini", "prompt": "Once upon a time " * 40})
+        err = json.loads(data)["error"]
+        assert st == 400 and err["code"] == "context_length_exceeded", data
+        assert "64 tokens" in err["message"]
+        st, _, data = b.chat(extra={"tools": [{"type": "function", "function": {"name": "f"}}]})
+        assert st == 400 and json.loads(data)["error"]["code"] == "unsupported_parameter", data
+        st, _, data = b.chat(extra={"n": 3})
+        assert st == 400, data
+        st, _, data = b.chat(extra={"temperature": 7})
+        assert st == 400 and json.loads(data)["error"]["code"] == "invalid_value", data
+        # the stop sequence is honoured and not included
+        h, text = complete(b, False, stop=["girl"], max_tokens=32)
+        assert text == ", there was a little ", text
+        h, text = complete(b, True, stop=["girl"], max_tokens=32)
+        assert text == ", there was a little ", text
+    finally:
+        b.stop()
+
+
+def test_tampered_or_missing_model_never_serves_and_clouds_keep_going():
+    cloud = start_mock("cloud")
+    bad_sha = "0" * 64
+    b = Ballast(config(cloud.port, local_extra="    sha256: %s\n" % bad_sha))
+    try:
+        end = time.time() + 10
+        while "cannot serve" not in b.log_text() and time.time() < end:
+            time.sleep(0.02)
+        assert "sha256 is %s" % SHA in b.log_text(), b.log_text()
+        st, _, body = b.request("GET", "/readyz")
+        t = json.loads(body)["routes"]["gpt-4o-mini"]["targets"][1]
+        assert t["local_model"] == "failed" and "sha256" in t["error"], t
+        st, h, _ = b.chat()
+        assert st == 200 and h["x-ballast-backend"] == "cloud/gpt-4o-mini"
+        cloud.set_mode("status", code=500)
+        st, _, data = b.chat()
+        assert st == 503 and "local model not ready" in json.loads(data)["error"]["message"], data
+    finally:
+        b.stop()
+    missing = Ballast(config(cloud.port).replace(MODEL, "/nonexistent/model.gguf"))
+    try:
+        end = time.time() + 10
+        while "cannot serve" not in missing.log_text() and time.time() < end:
+            time.sleep(0.02)
+        assert "/nonexistent/model.gguf" in missing.log_text(), missing.log_text()
+        cloud.set_mode("ok")
+        assert missing.chat()[0] == 200
+    finally:
+        missing.stop()
+        cloud.stop()
+
+
+if __name__ == "__main__":
+    run_tests([
+        test_greedy_equals_run_and_llamacpp,
+        test_clouds_down_local_answers_chat_streaming,
+        test_local_errors_have_openai_shapes,
+        test_tampered_or_missing_model_never_serves_and_clouds_keep_going,
+    ])
