@@ -152,25 +152,66 @@ static int on_text(void *ud, const char *text, size_t len)
     return rc || atomic_load(&r->cancel);
 }
 
+static int tokenize(bl_local_t *l, const bl_local_req_t *r, bl_token_t **out, size_t *n)
+{
+    int rc = bl_tokenize(l->model, r->prompt, r->prompt_len, true, true, NULL, 0, n);
+    if (rc && rc != BL_ERANGE)
+        return rc;
+    *out = malloc((*n ? *n : 1) * sizeof **out);
+    if (!*out)
+        return BL_ENOMEM;
+    return bl_tokenize(l->model, r->prompt, r->prompt_len, true, true, *out, *n, n);
+}
+
+static void fail(bl_local_t *l, bl_local_req_t *r, int status, const char *type, const char *code)
+{
+    pthread_mutex_lock(&l->mu);
+    r->err_status = status;
+    r->err_type = type;
+    r->err_code = code;
+    pthread_mutex_unlock(&l->mu);
+}
+
 static void run(bl_local_t *l, bl_ctx_t *ctx, bl_local_req_t *r)
 {
-    bl_ctx_truncate(ctx, 0);
-    /* Count the prompt first: one that does not fit is the client's error
-     * (OpenAI's context_length_exceeded), never a silent truncation. */
+    bl_token_t *toks = NULL;
     size_t n = 0;
-    int rc = bl_tokenize(l->model, r->prompt, r->prompt_len, true, true, NULL, 0, &n);
+    int rc = tokenize(l, r, &toks, &n);
     uint32_t size = bl_ctx_size(ctx);
-    if ((rc && rc != BL_ERANGE) || n + 1 > size) {
-        pthread_mutex_lock(&l->mu);
-        r->err_status = 400;
-        r->err_type = "invalid_request_error";
-        r->err_code = "context_length_exceeded";
+    if (rc) {
+        snprintf(r->err_msg, sizeof r->err_msg, "The prompt could not be tokenized: %s",
+                 bl_strerror(rc));
+        fail(l, r, 500, "server_error", "engine_error");
+        goto done;
+    }
+    /* A prompt that does not fit is the client's error (OpenAI's
+     * context_length_exceeded), never a silent truncation. */
+    if (n + 1 > size) {
         snprintf(r->err_msg, sizeof r->err_msg,
                  "This model's maximum context length is %u tokens. However, your messages "
                  "resulted in %zu tokens. Please reduce the length of the messages.",
                  size, n);
-        pthread_mutex_unlock(&l->mu);
-        return;
+        fail(l, r, 400, "invalid_request_error", "context_length_exceeded");
+        goto done;
+    }
+    /* Prefix reuse: what this slot's cache already holds of the prompt (the
+     * same system prompt, a chat's earlier turns) is not computed again. The
+     * last prompt token always runs, for its logits. */
+    size_t have = 0, k = 0;
+    const bl_token_t *cached = bl_ctx_tokens(ctx, &have);
+    while (k < have && k < n && cached[k] == toks[k])
+        k++;
+    if (k == n)
+        k = n - 1;
+    bl_ctx_truncate(ctx, k);
+    r->n_cached = k;
+    if ((rc = bl_ctx_feed(ctx, toks + k, n - k, &r->cancel))) {
+        if (rc != BL_ECANCELED) {
+            snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
+            fail(l, r, 500, "server_error", "engine_error");
+        }
+        bl_ctx_truncate(ctx, 0); /* a half-fed prompt is no prefix to reuse */
+        goto done;
     }
     int32_t room = (int32_t)(size - n);
     int32_t max = r->max_tokens > 0 ? r->max_tokens : room;
@@ -183,9 +224,9 @@ static void run(bl_local_t *l, bl_ctx_t *ctx, bl_local_req_t *r)
     r->gp.ud = r;
     r->gp.cancel = &r->cancel;
     bl_generate_result_t res;
-    rc = bl_generate(ctx, r->prompt, r->prompt_len, &r->gp, &res);
+    rc = bl_generate(ctx, "", 0, &r->gp, &res); /* continues from the prompt just fed */
     pthread_mutex_lock(&l->mu);
-    r->n_prompt = res.n_prompt;
+    r->n_prompt = n;
     r->n_generated = res.n_generated;
     r->finish = res.finish;
     if (rc && !atomic_load(&r->cancel)) {
@@ -195,6 +236,8 @@ static void run(bl_local_t *l, bl_ctx_t *ctx, bl_local_req_t *r)
         snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
     }
     pthread_mutex_unlock(&l->mu);
+done:
+    free(toks);
 }
 
 static void *worker(void *arg)

@@ -32,6 +32,7 @@ struct bl_local_req {
     const char *err_code;
     char err_msg[640];
     size_t n_prompt, n_generated;
+    size_t n_cached;          /* prompt tokens found in the slot's cache */
     bl_finish_t finish;
     atomic_bool cancel;
     /* loop thread only */

@@ -271,8 +271,11 @@ static const char *finish_reason(const bl_local_req_t *r)
 
 static void usage(bl_buf_t *b, const bl_local_req_t *r)
 {
-    bl_buf_printf(b, "\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,\"total_tokens\":%zu}",
-                  r->n_prompt, r->n_generated, r->n_prompt + r->n_generated);
+    /* prompt_tokens_details.cached_tokens is OpenAI's field for prompt caching */
+    bl_buf_printf(b,
+                  "\"usage\":{\"prompt_tokens\":%zu,\"completion_tokens\":%zu,\"total_tokens\":%zu,"
+                  "\"prompt_tokens_details\":{\"cached_tokens\":%zu}}",
+                  r->n_prompt, r->n_generated, r->n_prompt + r->n_generated, r->n_cached);
 }
 
 static void head(bl_buf_t *b, const bl_local_req_t *r, bool chunk)

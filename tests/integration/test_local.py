@@ -178,10 +178,47 @@ def test_tampered_or_missing_model_never_serves_and_clouds_keep_going():
         cloud.stop()
 
 
+def test_prompt_prefix_is_reused_without_changing_answers():
+    a = "Once upon a time there was a little dog named Max. He liked to run"
+    bprompt = "Once upon a time there was a little dog named Max. He liked to eat"
+
+    def ask(b, prompt):
+        st, _, data = b.request("POST", "/v1/completions", {"model": "gpt-4o-mini", "prompt": prompt,
+                                                             "max_tokens": 24, "temperature": 0})
+        assert st == 200, data
+        d = json.loads(data)
+        return d["choices"][0]["text"], d["usage"]
+
+    fresh = Ballast(config())
+    try:
+        wait_ready(fresh)
+        want, usage = ask(fresh, bprompt)
+        assert usage["prompt_tokens_details"]["cached_tokens"] == 0
+    finally:
+        fresh.stop()
+    one_slot = config().replace("    slots: 2\n", "    slots: 1\n")
+    b = Ballast(one_slot)
+    try:
+        wait_ready(b)
+        ask(b, a)
+        got, usage = ask(b, bprompt)
+        assert got == want, (got, want)
+        # everything up to "liked to" came from the slot's cache
+        cached = usage["prompt_tokens_details"]["cached_tokens"]
+        assert 10 < cached < usage["prompt_tokens"], usage
+        again, usage = ask(b, bprompt)
+        assert again == want
+        # the same prompt again: all but the last token reused
+        assert usage["prompt_tokens_details"]["cached_tokens"] == usage["prompt_tokens"] - 1, usage
+    finally:
+        b.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_greedy_equals_run_and_llamacpp,
         test_clouds_down_local_answers_chat_streaming,
         test_local_errors_have_openai_shapes,
         test_tampered_or_missing_model_never_serves_and_clouds_keep_going,
+        test_prompt_prefix_is_reused_without_changing_answers,
     ])
