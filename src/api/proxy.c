@@ -63,6 +63,8 @@ static void log_line(proxy_ctx_t *x, const bl_call_report_t *rep, const char *no
                                       (json_int_t)rep->usage_total));
     if (rep && rep->stream_cut)
         json_object_set_new(line, "stream_cut", json_true());
+    if (rep && rep->midstream_failovers)
+        json_object_set_new(line, "midstream_failovers", json_integer(rep->midstream_failovers));
     if (note)
         json_object_set_new(line, "note", json_string(note));
     bl_log_json(x->status >= 500 ? BL_LOG_WARN : BL_LOG_INFO, line);

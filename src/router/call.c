@@ -263,29 +263,45 @@ static void complete_json(bl_call_t *c, bl_attempt_run_t *a)
     finish(c);
 }
 
-/* Events after the first: watch for usage, pass bytes through untouched. */
-static void scan_stream_usage(bl_call_t *c, bl_attempt_run_t *a, const char *p, size_t n)
+/* Bytes of the committed stream. They go to the client untouched (or, for a
+ * continuation, event by event under the first stream's id); each event is
+ * also read for usage and for the text so far, which a mid-stream failover
+ * needs. Events may straddle reads, so the unfinished tail is kept. */
+static void committed_bytes(bl_call_t *c, bl_attempt_run_t *a, const char *p, size_t n)
 {
-    /* Usage comes in one of the last chunks; only events that mention it are
-     * parsed. Events may straddle reads, so keep the unfinished tail. */
+    if (!a->continuation) {
+        c->cb.on_data(c->cb.ud, p, n);
+        if (c->canceled)
+            return;
+    }
     bl_buf_append(&a->body, p, n);
     size_t off = 0;
     for (;;) {
         size_t ev = bl_sse_event_len(a->body.data + off, a->body.len - off);
         if (!ev)
             break;
-        if (memmem(a->body.data + off, ev, "\"usage\"", 7) &&
-            bl_sse_event_data(a->body.data + off, ev, &c->scratch)) {
-            json_t *root = json_loadb(c->scratch.data, c->scratch.len, 0, NULL);
-            if (root)
-                extract_usage(c, root);
-            json_decref(root);
-        }
+        const char *evp = a->body.data + off;
         off += ev;
+        if (!bl_sse_event_data(evp, ev, &c->scratch))
+            continue;
+        if (a->continuation) {
+            if (bl_resume_rewrite(c, c->scratch.data, c->scratch.len, target_label(a), &c->wire))
+                c->cb.on_data(c->cb.ud, c->wire.data, c->wire.len);
+            if (c->canceled)
+                return;
+        }
+        json_t *root = json_loadb(c->scratch.data, c->scratch.len, 0, NULL);
+        if (json_is_object(root)) {
+            extract_usage(c, root);
+            bl_resume_note_event(c, root);
+        }
+        json_decref(root);
     }
     bl_buf_consume(&a->body, off);
-    if (a->body.len > (1u << 20))
-        bl_buf_reset(&a->body); /* an endless event; we only lose usage */
+    if (a->body.len > (1u << 20)) {
+        bl_buf_reset(&a->body); /* an endless event: we lose usage and resumability */
+        c->resume.impossible = true;
+    }
 }
 
 static bool nonempty_str(json_t *o, const char *key)
@@ -357,15 +373,21 @@ static void stream_precommit(bl_call_t *c, bl_attempt_run_t *a)
         a->ttfb_ms = ms_since(a->start_ns);
         const char *tv[] = {target_label(a)};
         bl_metric_observe(c->r->m_ttfb, a->ttfb_ms / 1000.0, tv);
-        /* Hand over what we held, then keep only the unscanned tail for usage. */
+        /* Hand over what we held (for a continuation: rewritten, its role
+         * chunk dropped); from now on bytes flow through committed_bytes. */
         bl_buf_t held = a->body;
         a->body = (bl_buf_t){0};
-        commit(c, a, true, NULL, 0);
-        if (!c->canceled) {
-            c->cb.on_data(c->cb.ud, held.data, held.len);
-            if (!c->canceled)
-                scan_stream_usage(c, a, held.data, held.len);
+        if (a->continuation) {
+            c->winner = a;
+            c->resume.active = false;
+            c->rep.ttfb_ms = c->rep.ttfb_ms > 0 ? c->rep.ttfb_ms : ms_since(c->start_ns);
+            cancel_losers(c, a);
+            uv_timer_stop(&c->timer);
+        } else {
+            commit(c, a, true, NULL, 0);
         }
+        if (!c->canceled)
+            committed_bytes(c, a, held.data, held.len);
         bl_buf_free(&held);
         return;
     }
@@ -390,7 +412,7 @@ static void copy_header(const bl_buf_t *raw, const char *name, char *out, size_t
 static void on_up_headers(void *ud, int status, const bl_buf_t *raw)
 {
     bl_attempt_run_t *a = ud;
-    bl_call_t *c = a->call;
+    
     a->status = status;
     copy_header(raw, "content-type", a->content_type, sizeof a->content_type);
     copy_header(raw, "retry-after", a->retry_after, sizeof a->retry_after);
@@ -411,9 +433,16 @@ static void on_up_headers(void *ud, int status, const bl_buf_t *raw)
                        detail);
         return;
     }
-    if (status < 200 || status >= 300)
+    if (status < 200 || status >= 300) {
+        if (a->continuation) {
+            /* the client's response started long ago: this target cannot help */
+            char detail[64];
+            snprintf(detail, sizeof detail, "HTTP %d to the continuation", status);
+            attempt_failed(a, BL_ATTEMPT_CLIENT_ERROR, detail);
+            return;
+        }
         a->passthrough = true; /* the client's own error: theirs to see, no retry */
-    (void)c;
+    }
 }
 
 static int on_up_body(void *ud, const char *p, size_t n)
@@ -421,9 +450,7 @@ static int on_up_body(void *ud, const char *p, size_t n)
     bl_attempt_run_t *a = ud;
     bl_call_t *c = a->call;
     if (c->committed && c->winner == a) {
-        c->cb.on_data(c->cb.ud, p, n);
-        if (!c->canceled)
-            scan_stream_usage(c, a, p, n);
+        committed_bytes(c, a, p, n);
         return 0;
     }
     if (a->body.len + n > MAX_RESPONSE_BYTES) {
@@ -459,6 +486,21 @@ static void on_up_done(void *ud, bl_up_result_t res, const char *errmsg)
         if (res == BL_UP_OK) {
             record_end(c, a, BL_ATTEMPT_OK, NULL);
             attempt_succeeded_health(c, a);
+        } else if (bl_resume_possible(c) && c->rep.n_attempts < c->max_attempts) {
+            /* The client has part of the answer: continue it on the next target. */
+            record_end(c, a, BL_ATTEMPT_STREAM_CUT, bl_up_result_name(res));
+            note_breaker_change(c, a, bl_health_failure(a->cand->health, &c->cfg->breaker,
+                                                        bl_now_ms()));
+            snprintf(c->resume.from, sizeof c->resume.from, "%s", target_label(a));
+            c->resume.active = true;
+            c->winner = NULL;
+            c->rep.midstream_failovers++;
+            const char *lv[] = {c->route->model};
+            bl_metric_add(c->r->m_midstream, 1, lv);
+            detach(c, a);
+            attempt_free(a);
+            try_next(c);
+            return;
         } else {
             /* The client already has part of the answer; we can only end it. */
             c->rep.stream_cut = true;
@@ -488,7 +530,7 @@ static void on_up_done(void *ud, bl_up_result_t res, const char *errmsg)
         finish(c);
         return;
     }
-    if (c->req.stream && !strncasecmp(a->content_type, "text/event-stream", 17)) {
+    if (a->continuation || (c->req.stream && !strncasecmp(a->content_type, "text/event-stream", 17))) {
         attempt_failed(a, BL_ATTEMPT_MALFORMED, "stream ended before any content");
         return;
     }
@@ -510,6 +552,12 @@ static char *dup_printf(const char *fmt, const char *a, const char *b)
 static int build_request(bl_call_t *c, bl_attempt_run_t *a)
 {
     const bl_provider_cfg_t *p = a->cand->provider;
+    if (a->continuation) {
+        a->req_body = bl_resume_body(c, a->cand, &a->req_len);
+        if (!a->req_body)
+            return BL_ENOMEM;
+        goto target;
+    }
     /* The model value is swapped byte for byte; everything else in the
      * client's body goes upstream exactly as it came. */
     json_t *m = json_string(a->cand->target->model);
@@ -531,6 +579,7 @@ static int build_request(bl_call_t *c, bl_attempt_run_t *a)
            tail);
     a->req_body[a->req_len] = '\0';
     free(quoted);
+target:
     if (p->type == BL_PROVIDER_LOCAL)
         return BL_OK; /* no URL, no headers: the engine reads the body */
 
@@ -561,6 +610,7 @@ static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
         return false;
     a->call = c;
     a->cand = cd;
+    a->continuation = c->resume.active;
     a->start_ns = bl_now_ns();
     a->ttfb_ms = -1;
     a->log_idx = c->rep.n_attempts++;
@@ -651,7 +701,7 @@ static void fail_all_tried(bl_call_t *c)
 /* Start the next attempt, or wait out a backoff, or give up. */
 static void try_next(bl_call_t *c)
 {
-    if (c->finished || c->canceled || c->committed)
+    if (c->finished || c->canceled || (c->committed && !c->resume.active))
         return;
     uint64_t now = bl_now_ms();
     if (now >= c->deadline_ms) {
@@ -764,6 +814,12 @@ static void fail_call(bl_call_t *c, int status, const char *type, const char *co
 {
     if (c->finished || c->canceled)
         return;
+    if (c->committed) {
+        /* no target could continue the broken stream: end it, saying so */
+        c->rep.stream_cut = true;
+        finish(c);
+        return;
+    }
     c->rep.answered = false;
     c->rep.status = status;
     c->rep.error_type = type;
@@ -800,6 +856,8 @@ static void on_timer_closed(uv_handle_t *h)
     bl_call_t *c = h->data;
     free(c->cands);
     bl_buf_free(&c->scratch);
+    bl_buf_free(&c->wire);
+    bl_resume_free(c);
     free(c);
 }
 

@@ -2,6 +2,8 @@
 #ifndef BL_ROUTER_CALL_H
 #define BL_ROUTER_CALL_H
 
+#include <jansson.h>
+
 #include "local/local.h"
 #include "router/router.h"
 
@@ -12,6 +14,7 @@ struct bl_router {
     bl_locals_t *locals;      /* type: local providers; may be NULL */
     bl_rng_t rng;
     size_t active_calls;
+    bl_metric_t *m_midstream;
     bl_metric_t *m_attempts, *m_failovers, *m_hedges, *m_breaker, *m_breaker_changes,
         *m_cooldown, *m_ttfb, *m_duration;
 };
@@ -40,6 +43,7 @@ typedef struct bl_attempt_run {
     size_t scanned;           /* stream: bytes of body already split into events */
     double ttfb_ms;           /* first token (stream) or whole answer (not), -1 before */
     bool got_first;
+    bool continuation;        /* continues a stream another target broke off */
     bool passthrough;         /* a client error we hand to the client as it is */
     char *req_body;           /* the client body with the target's model */
     size_t req_len;
@@ -49,6 +53,17 @@ typedef struct bl_attempt_run {
 } bl_attempt_run_t;
 
 #define BL_MAX_PARALLEL 2 /* the attempt and one hedge */
+
+/* Mid-stream failover state (resume.c). */
+typedef struct {
+    bool first_seen;          /* id/created/model captured */
+    bool impossible;          /* tool calls or n > 1: cannot continue as text */
+    bool finished;            /* a finish_reason went by: nothing to continue */
+    bool active;              /* looking for a target to continue on */
+    json_t *id, *created, *model;
+    bl_buf_t partial;         /* the answer text the client has */
+    char from[160];           /* the backend that broke off last */
+} bl_resume_t;
 
 struct bl_call {
     bl_router_t *r;
@@ -72,7 +87,15 @@ struct bl_call {
     bl_call_report_t rep;
     bl_attempt_run_t *winner;
     bl_buf_t scratch;
+    bl_buf_t wire;            /* a rewritten continuation event */
+    bl_resume_t resume;
     bool committed, finished, canceled;
 };
+
+void bl_resume_note_event(bl_call_t *c, json_t *ev);
+bool bl_resume_possible(const bl_call_t *c);
+char *bl_resume_body(bl_call_t *c, const bl_candidate_t *cd, size_t *len);
+bool bl_resume_rewrite(bl_call_t *c, const char *data, size_t n, const char *backend, bl_buf_t *out);
+void bl_resume_free(bl_call_t *c);
 
 #endif

@@ -41,6 +41,8 @@ int bl_router_new(uv_loop_t *loop, bl_upstream_t *up, bl_health_table_t *health,
     r->m_failovers =
         bl_metric_family(m, "ballast_failovers_total", BL_METRIC_COUNTER,
                          "Attempts that failed and moved the request on, by reason", "route,reason");
+    r->m_midstream = bl_metric_family(m, "ballast_midstream_failovers_total", BL_METRIC_COUNTER,
+                                      "Broken streams continued on another target", "route");
     r->m_hedges = bl_metric_family(m, "ballast_hedges_total", BL_METRIC_COUNTER,
                                    "Hedged attempts started after a slow first byte", "route");
     r->m_breaker = bl_metric_family(m, "ballast_breaker_state", BL_METRIC_GAUGE,
@@ -57,7 +59,7 @@ int bl_router_new(uv_loop_t *loop, bl_upstream_t *up, bl_health_table_t *health,
                                  "target");
     r->m_duration = bl_metric_family(m, "ballast_upstream_duration_seconds", BL_METRIC_HISTOGRAM,
                                      "Upstream attempt duration", "target");
-    if (!r->m_attempts || !r->m_failovers || !r->m_hedges || !r->m_breaker ||
+    if (!r->m_midstream || !r->m_attempts || !r->m_failovers || !r->m_hedges || !r->m_breaker ||
         !r->m_breaker_changes || !r->m_cooldown || !r->m_ttfb || !r->m_duration) {
         free(r);
         return BL_ENOMEM;

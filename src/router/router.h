@@ -80,7 +80,8 @@ typedef struct {
     const char *error_code;
     char error_message[1024]; /* when !answered: lists each attempt's failure */
     uint64_t retry_after_s;   /* when !answered with 503 */
-    bool stream_cut;          /* answered, but the stream broke part-way */
+    bool stream_cut;          /* answered, but the stream broke part-way and could not go on */
+    unsigned midstream_failovers; /* times a broken stream continued on another target */
     const char *backend;      /* NULL when !answered */
     unsigned tier;
     bl_attempt_t attempts[BL_MAX_ATTEMPTS];

@@ -120,11 +120,12 @@ def test_reset_mid_body():
         mocks[0].set_mode("reset")
         expect_from(b, "b", False, attempts=2, degraded=True)
         assert b.metric("ballast_attempts_total", target="a/model-a", outcome="reset") == 1
-        # streamed: the reset comes after the first token reached the client, so
-        # the client keeps what it got and learns the stream broke
+        # streamed: the reset comes after the first token reached the client,
+        # so the answer continues on b (mid-stream failover, tested below)
         st, h, data = b.chat(stream=True)
         assert st == 200 and h["x-ballast-backend"] == "a/model-a"
-        assert json.loads(sse_events(data)[-1])["error"]["code"] == "stream_interrupted"
+        assert sse_events(data)[-1] == "[DONE]"
+        assert b.metric("ballast_midstream_failovers_total", route="gpt-4o-mini") == 1
     finally:
         teardown(mocks, b)
 
@@ -191,8 +192,8 @@ def test_stream_cut_before_first_event_fails_over():
         teardown(mocks, b)
 
 
-def test_stream_cut_after_events_is_reported():
-    mocks, b = setup()
+def test_stream_cut_with_nowhere_to_continue_is_reported():
+    mocks, b = setup(names=("a",), top_extra="retry: {max_attempts: 1}\n")
     try:
         mocks[0].set_mode("cut", events=3)
         st, h, data = b.chat(stream=True)
@@ -204,6 +205,37 @@ def test_stream_cut_after_events_is_reported():
         assert "[DONE]" not in events
         assert b.log_lines()[-1]["stream_cut"] is True
         assert b.metric("ballast_attempts_total", target="a/model-a", outcome="stream_cut") == 1
+    finally:
+        teardown(mocks, b)
+
+
+def test_midstream_failover_continues_the_stream():
+    mocks, b = setup()
+    a, bm = mocks
+    try:
+        a.set_mode("cut", events=3)  # role chunk + "Hello " + "from ", then the connection drops
+        st, h, data = b.chat(stream=True)
+        assert st == 200 and h["x-ballast-backend"] == "a/model-a"
+        events = sse_events(data)
+        assert events[-1] == "[DONE]"
+        chunks = [json.loads(e) for e in events[:-1]]
+        # one unbroken stream: one role chunk, one id and model throughout
+        assert sum(1 for c in chunks if "role" in c["choices"][0]["delta"]) == 1
+        assert {c["id"] for c in chunks} == {chunks[0]["id"]}
+        assert {c["model"] for c in chunks} == {"model-a"}
+        assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+        assert chunks[-1]["x_ballast"] == {"midstream_failover": True, "from": "a/model-a",
+                                           "to": "b/model-b"}
+        assert not any("error" in c for c in chunks)
+        # b was asked to continue: the partial answer, then the instruction
+        sent = json.loads(bm.stats()["last_request"]["body"])
+        assert sent["model"] == "model-b" and sent["stream"] is True
+        assert sent["messages"][-2] == {"role": "assistant", "content": "Hello from "}
+        assert sent["messages"][-1]["role"] == "user" and "Continue" in sent["messages"][-1]["content"]
+        assert b.metric("ballast_midstream_failovers_total", route="gpt-4o-mini") == 1
+        line = b.log_lines()[-1]
+        assert line["midstream_failovers"] == 1 and "stream_cut" not in line
+        assert [x["outcome"] for x in line["attempts"]] == ["stream_cut", "ok"]
     finally:
         teardown(mocks, b)
 
@@ -403,7 +435,8 @@ if __name__ == "__main__":
         test_hang_times_out,
         test_slow_first_byte,
         test_stream_cut_before_first_event_fails_over,
-        test_stream_cut_after_events_is_reported,
+        test_stream_cut_with_nowhere_to_continue_is_reported,
+        test_midstream_failover_continues_the_stream,
         test_slow_drip_is_not_a_failure,
         test_429_retry_after_cools_down,
         test_503_retry_after_cools_down,

@@ -214,6 +214,35 @@ def test_prompt_prefix_is_reused_without_changing_answers():
         b.stop()
 
 
+def test_midstream_failover_into_local_continues_exactly():
+    cloud = start_mock("cloud")
+    b = Ballast(config(cloud.port))
+    try:
+        wait_ready(b)
+        # what the local model says when asked to continue "Hello from " itself
+        cloud.set_mode("status", code=500)
+        st, _, data = b.request("POST", "/v1/chat/completions", {
+            "model": "gpt-4o-mini", "temperature": 0, "max_tokens": 12,
+            "messages": [{"role": "user", "content": "hi"},
+                         {"role": "assistant", "content": "Hello from "}]})
+        assert st == 200, data
+        d = json.loads(data)
+        continuation = d["choices"][0]["message"]["content"]
+        assert d["model"] == "stories260k" and continuation
+        # the cloud streams "Hello from " and breaks off; the stream goes on locally
+        cloud.set_mode("cut", events=3)
+        time.sleep(0.05)
+        st, h, data = b.chat(stream=True, extra={"temperature": 0, "max_tokens": 12})
+        assert st == 200 and h["x-ballast-backend"] == "cloud/gpt-4o-mini"
+        evs = [json.loads(e) for e in sse_events(data)[:-1]]
+        text = "".join(e["choices"][0]["delta"].get("content", "") for e in evs)
+        assert text == "Hello from " + continuation, (text, continuation)
+        assert evs[-1]["x_ballast"]["to"] == "local/stories260k"
+    finally:
+        b.stop()
+        cloud.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_greedy_equals_run_and_llamacpp,
@@ -221,4 +250,5 @@ if __name__ == "__main__":
         test_local_errors_have_openai_shapes,
         test_tampered_or_missing_model_never_serves_and_clouds_keep_going,
         test_prompt_prefix_is_reused_without_changing_answers,
+        test_midstream_failover_into_local_continues_exactly,
     ])
