@@ -215,7 +215,8 @@ void bl_metric_clear(bl_metric_t *f)
         free(f->slots[i].labels);
         free(f->slots[i].counts);
     }
-    memset(f->slots, 0, f->n_slots * sizeof *f->slots);
+    if (f->slots)
+        memset(f->slots, 0, f->n_slots * sizeof *f->slots);
     f->n_used = 0;
 }
 
