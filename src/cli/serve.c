@@ -263,7 +263,10 @@ int bl_cli_serve(int argc, char **argv)
     bl_log(BL_LOG_INFO, "ballast %s listening on %s:%d (%zu providers, %zu routes, config %s)",
            BL_VERSION_STRING, app.cfg->listen.host, bl_server_port(app.server),
            app.cfg->n_providers, app.cfg->n_routes, app.config_path);
+    bl_log_attach(app.loop);
     uv_run(app.loop, UV_RUN_DEFAULT);
+    bl_log_detach();
+    uv_run(app.loop, UV_RUN_DEFAULT); /* let the log's handle finish closing */
     bl_log(BL_LOG_INFO, "stopped");
     rc = 0;
 done:

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "util/util.h"
 
@@ -28,6 +29,25 @@ bool bl_log_enabled(bl_log_level_t l);
 void bl_log(bl_log_level_t l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write obj as one log line, adding "ts" and "level"; steals the reference. */
 void bl_log_json(bl_log_level_t l, json_t *obj);
+
+/* On the serving path, lines are written by hand into one reused buffer (no
+ * JSON tree per request) and reach stderr once per loop turn:
+ *
+ *   bl_buf_t *b = bl_log_begin(BL_LOG_INFO, "request");   // NULL when filtered
+ *   if (b) { bl_log_kv_str(b, "route", r); bl_log_kv_int(b, "status", 200); bl_log_end(b); }
+ */
+bl_buf_t *bl_log_begin(bl_log_level_t l, const char *msg);
+void bl_log_kv_str(bl_buf_t *b, const char *key, const char *val);
+void bl_log_kv_int(bl_buf_t *b, const char *key, long long v);
+void bl_log_kv_ms(bl_buf_t *b, const char *key, double ms); /* 3 decimals */
+void bl_log_kv_raw(bl_buf_t *b, const char *key, const char *json, size_t n);
+void bl_log_end(bl_buf_t *b);
+/* Batch log output per loop turn (serve); without it each line is written at once. */
+void bl_log_attach(uv_loop_t *loop);
+void bl_log_detach(void);
+void bl_log_flush(void);
+/* Append s as a JSON string (quoted, escaped). */
+void bl_json_escape(bl_buf_t *b, const char *s, size_t n);
 
 /* ---- request ids ---------------------------------------------------------- */
 

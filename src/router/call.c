@@ -240,18 +240,23 @@ static void attempt_succeeded_health(bl_call_t *c, bl_attempt_run_t *a)
                         bl_health_success(a->cand->health, &c->cfg->breaker, bl_now_ms(), a->ttfb_ms));
 }
 
-/* A complete, non-streamed body from a 2xx: valid JSON or it is a failure. */
+/* A complete, non-streamed body from a 2xx: a valid JSON object or it is a
+ * failure. Validated by the allocation-free scanner, which also finds
+ * "usage", so only that small object is parsed into a tree. */
 static void complete_json(bl_call_t *c, bl_attempt_run_t *a)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(a->body.data ? a->body.data : "", a->body.len, 0, &jerr);
-    if (!json_is_object(root)) {
-        json_decref(root);
+    bl_json_member_t m[] = {{.key = "usage"}};
+    const char *body = a->body.data ? a->body.data : "";
+    if (bl_json_scan_object(body, a->body.len, m, 1, NULL, NULL)) {
         attempt_failed(a, BL_ATTEMPT_MALFORMED, "response is not a JSON object");
         return;
     }
-    extract_usage(c, root);
-    json_decref(root);
+    if (m[0].kind == BL_JSON_OBJECT) {
+        json_t *u = json_loadb(body + m[0].off, m[0].len, 0, NULL);
+        json_t *wrap = json_pack("{s:o}", "usage", u);
+        extract_usage(c, wrap);
+        json_decref(wrap);
+    }
     a->ttfb_ms = ms_since(a->start_ns);
     const char *tv[] = {target_label(a)};
     bl_metric_observe(c->r->m_ttfb, a->ttfb_ms / 1000.0, tv);
@@ -615,7 +620,7 @@ static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
     a->ttfb_ms = -1;
     a->log_idx = c->rep.n_attempts++;
     bl_attempt_t *log = &c->rep.attempts[a->log_idx];
-    snprintf(log->target, sizeof log->target, "%s", cd->health->key);
+    log->target = cd->health->key; /* the call holds the entry until it ends */
     log->tier = cd->tier;
     cd->tried = true;
     bl_health_begin(cd->health);

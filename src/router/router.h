@@ -49,12 +49,12 @@ typedef enum {
 const char *bl_attempt_outcome_name(bl_attempt_outcome_t o);
 
 typedef struct {
-    char target[160];         /* "provider/model" */
+    const char *target;       /* "provider/model"; valid until on_finish returns */
     unsigned tier;
     bl_attempt_outcome_t outcome;
     int http_status;          /* 0 when no response */
     double ms;                /* from start to end of this attempt */
-    char detail[160];         /* short, secret-free: "connection refused", "HTTP 503" */
+    char detail[96];          /* short, secret-free: "connection refused", "HTTP 503" */
 } bl_attempt_t;
 
 #define BL_MAX_ATTEMPTS 16

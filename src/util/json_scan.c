@@ -1,4 +1,4 @@
-#include "api/json_scan.h"
+#include "util/json_scan.h"
 
 #include <string.h>
 

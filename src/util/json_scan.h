@@ -1,5 +1,6 @@
 /*
- * Internal to api: a validating JSON scanner that allocates nothing.
+ * A validating JSON scanner that allocates nothing (util: the api and the
+ * router both use it).
  *
  * The gateway must forward a client's body byte for byte except for the
  * model name, so instead of parsing into a tree and re-serialising (which
@@ -7,8 +8,8 @@
  * validates the whole document (RFC 8259, UTF-8 checked, depth-limited) and
  * reports where the wanted top-level members' values are.
  */
-#ifndef BL_API_JSON_SCAN_H
-#define BL_API_JSON_SCAN_H
+#ifndef BL_UTIL_JSON_SCAN_H
+#define BL_UTIL_JSON_SCAN_H
 
 #include <stdbool.h>
 #include <stddef.h>

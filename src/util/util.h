@@ -81,4 +81,7 @@ unsigned bl_edit_distance(const char *a, const char *b);
 /* Hex-encode n bytes into out (2n+1 bytes). */
 void bl_hex(const unsigned char *in, size_t n, char *out);
 
+/* The JSON scanner: its own file, part of this interface. */
+#include "util/json_scan.h"
+
 #endif

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/json_scan.h"
+#include "util/json_scan.h"
 #include "server/http_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "api/json_scan.h"
+#include "util/json_scan.h"
 
 static int scan(const char *s, bl_json_member_t *m, size_t n, const char **why)
 {
