@@ -69,6 +69,96 @@ static void on_write(uv_write_t *req, int status)
     bl_srv_after_flush(c);
 }
 
+/* ---- corked streams ---------------------------------------------------------
+ * An upstream hands a stream over in many small pieces (libcurl calls us once
+ * per HTTP chunk, one per SSE event); writing each at once cost a syscall per
+ * event and delayed the first bytes behind the rest. Streamed bytes are
+ * gathered per connection and written once at the end of the loop turn
+ * (uv_check), headers and first events together. */
+
+static void drained(bl_conn_t *c)
+{
+    bl_http_req_t *r = &c->req;
+    if (r->active && r->on_drain) {
+        void (*fn)(void *) = r->on_drain;
+        r->on_drain = NULL;
+        fn(r->drain_ud); /* it may write, end the request, or close */
+    }
+}
+
+static void on_cork_check(uv_check_t *h)
+{
+    bl_server_t *s = h->data;
+    bl_conn_t *list = s->cork_list;
+    s->cork_list = NULL;
+    uv_check_stop(h);
+    while (list) {
+        bl_conn_t *c = list;
+        list = c->cork_next;
+        c->cork_next = NULL;
+        c->corked = false;
+        if (c->handles_closing || !c->cork.len)
+            continue;
+        uv_buf_t b = uv_buf_init(c->cork.data, (unsigned)c->cork.len);
+        int rc = bl_srv_send(c, &b, 1);
+        bl_buf_reset(&c->cork);
+        if (rc == 0 && c->n_writes == 0 && !c->handles_closing)
+            drained(c); /* all of it went to the kernel at once */
+    }
+}
+
+static void on_cork_closed(uv_handle_t *h)
+{
+    bl_server_t *s = h->data;
+    s->open_handles--;
+    bl_srv_maybe_done(s);
+}
+
+void bl_srv_cork_close(bl_server_t *s)
+{
+    if (!s->cork_inited)
+        return;
+    s->cork_inited = false;
+    uv_close((uv_handle_t *)&s->cork_check, on_cork_closed);
+}
+
+void bl_srv_uncork_forget(bl_conn_t *c)
+{
+    if (c->corked) {
+        bl_conn_t **pp = &c->srv->cork_list;
+        while (*pp && *pp != c)
+            pp = &(*pp)->cork_next;
+        if (*pp)
+            *pp = c->cork_next;
+        c->corked = false;
+    }
+    bl_buf_free(&c->cork);
+}
+
+static int cork(bl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    bl_server_t *s = c->srv;
+    if (c->broken || c->handles_closing)
+        return BL_EIO;
+    for (unsigned i = 0; i < n; i++)
+        if (bl_buf_append(&c->cork, bufs[i].base, bufs[i].len))
+            return BL_ENOMEM;
+    if (!s->cork_inited) {
+        if (uv_check_init(s->loop, &s->cork_check))
+            return bl_srv_send(c, bufs, n); /* cannot cork: write now */
+        s->cork_check.data = s;
+        s->cork_inited = true;
+        s->open_handles++;
+    }
+    if (!c->corked) {
+        c->corked = true;
+        c->cork_next = s->cork_list;
+        s->cork_list = c;
+        uv_check_start(&s->cork_check, on_cork_check);
+    }
+    return 0;
+}
+
 int bl_srv_send(bl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
     if (c->broken || c->handles_closing)
@@ -290,7 +380,7 @@ int bl_http_stream_start(bl_http_req_t *r, int status, const bl_http_header_t *h
     r->keep_alive = keep_alive;
     r->streaming = true;
     uv_buf_t b = uv_buf_init(c->hbuf.data, (unsigned)c->hbuf.len);
-    return bl_srv_send(c, &b, 1);
+    return cork(c, &b, 1);
 }
 
 int bl_http_stream_write(bl_http_req_t *r, const void *data, size_t len)
@@ -304,7 +394,7 @@ int bl_http_stream_write(bl_http_req_t *r, const void *data, size_t len)
     bl_conn_t *c = r->conn;
     if (r->raw_stream) {
         uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-        return bl_srv_send(c, &b, 1);
+        return cork(c, &b, 1);
     }
     static const char hex[] = "0123456789abcdef";
     char size[24];
@@ -318,12 +408,12 @@ int bl_http_stream_write(bl_http_req_t *r, const void *data, size_t len)
     } while (v);
     uv_buf_t bufs[3] = {uv_buf_init(size + i, (unsigned)(sizeof size - (size_t)i)),
                         uv_buf_init((char *)data, (unsigned)len), uv_buf_init("\r\n", 2)};
-    return bl_srv_send(c, bufs, 3);
+    return cork(c, bufs, 3);
 }
 
 size_t bl_http_stream_pending(const bl_http_req_t *r)
 {
-    return r ? r->conn->tcp.write_queue_size : 0;
+    return r ? r->conn->tcp.write_queue_size + r->conn->cork.len : 0;
 }
 
 void bl_http_stream_on_drain(bl_http_req_t *r, void (*fn)(void *ud), void *ud)
@@ -336,11 +426,13 @@ int bl_http_stream_end(bl_http_req_t *r)
 {
     if (!r || !r->active || !r->streaming)
         return BL_ESTATE;
-    int rc = 0;
-    if (!r->raw_stream && !r->head_only) {
-        uv_buf_t b = uv_buf_init("0\r\n\r\n", 5);
-        rc = bl_srv_send(r->conn, &b, 1);
-    }
+    /* what is corked and the last chunk go out together, now, so the
+     * request ends with every byte handed over */
+    bl_conn_t *c = r->conn;
+    uv_buf_t b[2] = {uv_buf_init(c->cork.data, (unsigned)c->cork.len), uv_buf_init("0\r\n\r\n", 5)};
+    unsigned nb = r->raw_stream || r->head_only ? 1 : 2;
+    int rc = bl_srv_send(c, c->cork.len ? b : b + 1, c->cork.len ? nb : nb - 1);
+    bl_buf_reset(&c->cork);
     return end_request(r, rc);
 }
 

@@ -26,7 +26,7 @@ void bl_server_limits_default(bl_server_limits_t *l)
     l->max_connections = 4096;
 }
 
-static void maybe_done(bl_server_t *s)
+void bl_srv_maybe_done(bl_server_t *s)
 {
     if (s->closing && s->open_handles == 0 && s->done) {
         void (*done)(void *) = s->done;
@@ -125,6 +125,7 @@ static void conn_free(bl_conn_t *c)
     bl_buf_free(&c->rbuf);
     bl_buf_free(&c->pbuf);
     bl_buf_free(&c->hbuf);
+    bl_srv_uncork_forget(c);
     bl_srv_free_writes(c);
     free(c->req.headers);
     free(c);
@@ -137,7 +138,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     s->open_handles--;
     if (--c->open_handles == 0)
         conn_free(c);
-    maybe_done(s);
+    bl_srv_maybe_done(s);
 }
 
 void bl_srv_close_now(bl_conn_t *c)
@@ -434,7 +435,7 @@ static void on_reject_closed(uv_handle_t *h)
     bl_server_t *s = h->data;
     free(h);
     s->open_handles--;
-    maybe_done(s);
+    bl_srv_maybe_done(s);
 }
 
 static void reject(bl_server_t *s, uv_stream_t *listener)
@@ -523,7 +524,7 @@ static void on_listener_closed(uv_handle_t *h)
 {
     bl_server_t *s = h->data;
     s->open_handles--;
-    maybe_done(s);
+    bl_srv_maybe_done(s);
 }
 
 static void close_listener(bl_server_t *s)
@@ -631,9 +632,10 @@ void bl_server_close(bl_server_t *s, void (*done)(void *), void *ud)
     s->done = done;
     s->done_ud = ud;
     close_listener(s);
+    bl_srv_cork_close(s);
     for (bl_conn_t *c = s->conns; c; c = c->next)
         bl_srv_close_now(c);
-    maybe_done(s);
+    bl_srv_maybe_done(s);
 }
 
 void bl_server_free(bl_server_t *s)

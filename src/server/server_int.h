@@ -62,6 +62,9 @@ struct bl_conn {
     uv_shutdown_t shutdown;
     bl_server_t *srv;
     bl_conn_t *prev, *next;
+    bl_buf_t cork;         /* streamed bytes held until the end of the loop turn */
+    bool corked;           /* on srv->cork_list */
+    bl_conn_t *cork_next;
     bl_conn_state_t state;
     bl_timer_mode_t timer_mode;
     int open_handles;
@@ -103,6 +106,9 @@ struct bl_server {
     void *done_ud;
     int64_t date_sec;
     char date[64];           /* "Date: ...\r\n" for date_sec */
+    uv_check_t cork_check;   /* flushes corked streams once per loop turn */
+    bool cork_inited;
+    bl_conn_t *cork_list;
     char scratch[64 * 1024]; /* reads of BUSY/CLOSING connections land here */
 };
 
@@ -110,12 +116,15 @@ struct bl_server {
 int bl_srv_send(bl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 void bl_srv_send_error(bl_conn_t *c, int status, const char *code, const char *msg);
 void bl_srv_free_writes(bl_conn_t *c);
+void bl_srv_uncork_forget(bl_conn_t *c); /* before freeing a connection */
+void bl_srv_cork_close(bl_server_t *s);  /* bl_server_close: close the flush handle */
 
 /* server.c */
 void bl_srv_response_done(bl_conn_t *c, bool from_api);
 void bl_srv_begin_close(bl_conn_t *c);
 void bl_srv_close_now(bl_conn_t *c);
 void bl_srv_after_flush(bl_conn_t *c);
+void bl_srv_maybe_done(bl_server_t *s);
 void bl_srv_mark_broken(bl_conn_t *c);
 const char *bl_srv_date(bl_server_t *s);
 

@@ -128,6 +128,20 @@ class Ballast:
                 out.append(d)
         return out
 
+    def log_for(self, headers, timeout=5):
+        """The log line of the request whose response carried these headers.
+        Lines reach the log at the end of the daemon's loop turn, a moment
+        after the response: wait for it."""
+        rid = headers["x-request-id"]
+        end = time.time() + timeout
+        while True:
+            for line in self.log_lines():
+                if line.get("request_id") == rid:
+                    return line
+            if time.time() > end:
+                raise AssertionError("no log line for request %s:\n%s" % (rid, self.log_text()[-2000:]))
+            time.sleep(0.01)
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 

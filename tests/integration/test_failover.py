@@ -53,14 +53,14 @@ def failover_case(mode, outcome, **params):
     try:
         a.set_mode(mode, **params)
         for stream in (False, True):
-            expect_from(b, "b", stream, attempts=2, degraded=True)
+            h = expect_from(b, "b", stream, attempts=2, degraded=True)
         assert b.metric("ballast_attempts_total", target="a/model-a", outcome=outcome) == 2
         assert b.metric("ballast_failovers_total", route="gpt-4o-mini", reason=outcome) == 2
         assert b.metric("ballast_requests_total", route="gpt-4o-mini", backend="b/model-b",
                         status="200") == 2
-        lines = b.log_lines()
-        assert [x["outcome"] for x in lines[-1]["attempts"]] == [outcome, "ok"], lines[-1]
-        assert lines[-1]["backend"] == "b/model-b"
+        line = b.log_for(h)
+        assert [x["outcome"] for x in line["attempts"]] == [outcome, "ok"], line
+        assert line["backend"] == "b/model-b"
     finally:
         teardown(mocks, b)
 
@@ -105,9 +105,9 @@ def test_tls_failure():
            "      - [{provider: a, model: model-a}]\n      - [{provider: b, model: model-b}]\n")
     b = Ballast(cfg)
     try:
-        expect_from(b, "b", False, attempts=2, degraded=True)
+        h = expect_from(b, "b", False, attempts=2, degraded=True)
         assert b.metric("ballast_attempts_total", target="a/model-a", outcome="connect") == 1
-        detail = b.log_lines()[-1]["attempts"][0]["detail"]
+        detail = b.log_for(h)["attempts"][0]["detail"]
         assert detail.startswith("tls"), detail
     finally:
         teardown([a, bm], b)
@@ -203,7 +203,7 @@ def test_stream_cut_with_nowhere_to_continue_is_reported():
         assert len(events) == 4, events
         assert json.loads(events[-1])["error"]["code"] == "stream_interrupted"
         assert "[DONE]" not in events
-        assert b.log_lines()[-1]["stream_cut"] is True
+        assert b.log_for(h)["stream_cut"] is True
         assert b.metric("ballast_attempts_total", target="a/model-a", outcome="stream_cut") == 1
     finally:
         teardown(mocks, b)
@@ -233,7 +233,7 @@ def test_midstream_failover_continues_the_stream():
         assert sent["messages"][-2] == {"role": "assistant", "content": "Hello from "}
         assert sent["messages"][-1]["role"] == "user" and "Continue" in sent["messages"][-1]["content"]
         assert b.metric("ballast_midstream_failovers_total", route="gpt-4o-mini") == 1
-        line = b.log_lines()[-1]
+        line = b.log_for(h)
         assert line["midstream_failovers"] == 1 and "stream_cut" not in line
         assert [x["outcome"] for x in line["attempts"]] == ["stream_cut", "ok"]
     finally:
