@@ -2,7 +2,7 @@
  * Kernel benchmark: single-threaded decode (matvec) bandwidth per type and
  * kernel family, as a fraction of this machine's streaming read bandwidth
  * measured in the same run, and prefill (128 columns) GFLOP/s.
- * Usage: bench_kernels [GiB of weights per type, default 0.75] [type name, e.g. Q4_0]
+ * Usage: bench_kernels [GiB of weights per type, default 0.75] [type name, e.g. Q4_0, or all]
  *                      [anything: skip the slow scalar kernels]
  */
 #include <immintrin.h>
@@ -127,8 +127,9 @@ static const shape_t SHAPES[] = {
     {"0.5B ffn 4864x896", 4864, 896},
     {"1.1B ffn 5632x2048", 5632, 2048},
 };
-static const uint32_t TYPES[] = {BL_TYPE_Q4_0, BL_TYPE_Q8_0, BL_TYPE_F16, BL_TYPE_BF16,
-                                 BL_TYPE_F32};
+static const uint32_t TYPES[] = {BL_TYPE_Q4_0, BL_TYPE_Q8_0, BL_TYPE_Q5_0, BL_TYPE_Q5_1,
+                                 BL_TYPE_Q4_K, BL_TYPE_Q5_K, BL_TYPE_Q6_K, BL_TYPE_F16,
+                                 BL_TYPE_BF16, BL_TYPE_F32};
 static const bl_isa_t ISAS[] = {BL_ISA_SCALAR, BL_ISA_AVX2, BL_ISA_AVX512};
 
 /* One properly quantized matrix, copied until the set is far larger than L3
@@ -179,8 +180,11 @@ int main(int argc, char **argv)
         const shape_t *s = &SHAPES[si];
         for (size_t ti = 0; ti < sizeof TYPES / sizeof TYPES[0]; ti++) {
             uint32_t t = TYPES[ti];
-            if (argc > 2 && strcmp(argv[2], bl_type_info(t)->name) != 0)
+            if (argc > 2 && strcmp(argv[2], "all") && strcmp(argv[2], bl_type_info(t)->name))
                 continue;
+            uint64_t rb0;
+            if (!bl_type_row_bytes(t, s->n, &rb0))
+                continue; /* 896 is not whole K-quant super-blocks */
             size_t count, mbytes;
             uint8_t *set = make_set(t, s, total, &count, &mbytes);
             float *x = malloc(s->n * 128 * sizeof(float));

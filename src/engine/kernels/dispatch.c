@@ -71,6 +71,11 @@ static const bl_kern_ops_t SCALAR_OPS[BL_KT_COUNT] = {
     [BL_KT_BF16] = {bl_bf16_prepare_scalar, bl_bf16_matmul_scalar},
     [BL_KT_Q8_0] = {bl_q8a_prepare_scalar, bl_q8_0_matmul_scalar},
     [BL_KT_Q4_0] = {bl_q8a_prepare_scalar, bl_q4_0_matmul_scalar},
+    [BL_KT_Q5_0] = {bl_q8a_prepare_scalar, bl_q5_0_matmul_scalar},
+    [BL_KT_Q5_1] = {bl_q8a_prepare_scalar, bl_q5_1_matmul_scalar},
+    [BL_KT_Q4_K] = {bl_q8k_prepare_scalar, bl_q4_k_matmul_scalar},
+    [BL_KT_Q5_K] = {bl_q8k_prepare_scalar, bl_q5_k_matmul_scalar},
+    [BL_KT_Q6_K] = {bl_q8k_prepare_scalar, bl_q6_k_matmul_scalar},
 };
 
 /* The families are built once (pthread_once); the current one is an atomic
@@ -154,6 +159,11 @@ static int kt(uint32_t wtype)
     case BL_TYPE_BF16: return BL_KT_BF16;
     case BL_TYPE_Q8_0: return BL_KT_Q8_0;
     case BL_TYPE_Q4_0: return BL_KT_Q4_0;
+    case BL_TYPE_Q5_0: return BL_KT_Q5_0;
+    case BL_TYPE_Q5_1: return BL_KT_Q5_1;
+    case BL_TYPE_Q4_K: return BL_KT_Q4_K;
+    case BL_TYPE_Q5_K: return BL_KT_Q5_K;
+    case BL_TYPE_Q6_K: return BL_KT_Q6_K;
     }
     return -1;
 }
@@ -167,7 +177,12 @@ size_t bl_kern_act_bytes(uint32_t wtype, size_t n)
     case BL_KT_F16:
     case BL_KT_BF16: return n * 2;
     case BL_KT_Q8_0:
-    case BL_KT_Q4_0: return n / BL_QK * BL_Q8A_BYTES_PER_BLOCK;
+    case BL_KT_Q4_0:
+    case BL_KT_Q5_0:
+    case BL_KT_Q5_1: return n / BL_QK * BL_Q8A_BYTES_PER_BLOCK;
+    case BL_KT_Q4_K:
+    case BL_KT_Q5_K:
+    case BL_KT_Q6_K: return n / BL_QKK * BL_Q8K_BYTES_PER_BLOCK;
     }
     return 0;
 }
@@ -197,6 +212,11 @@ void bl_kern_quantize_row(uint32_t type, const float *src, void *dst, size_t n)
     case BL_TYPE_BF16: bl_bf16_prepare_scalar(src, n, 1, dst); break;
     case BL_TYPE_Q8_0: bl_q8_0_quantize_row(src, dst, n); break;
     case BL_TYPE_Q4_0: bl_q4_0_quantize_row(src, dst, n); break;
+    case BL_TYPE_Q5_0: bl_q5_0_quantize_row(src, dst, n); break;
+    case BL_TYPE_Q5_1: bl_q5_1_quantize_row(src, dst, n); break;
+    case BL_TYPE_Q4_K: bl_q4_k_quantize_row(src, dst, n); break;
+    case BL_TYPE_Q5_K: bl_q5_k_quantize_row(src, dst, n); break;
+    case BL_TYPE_Q6_K: bl_q6_k_quantize_row(src, dst, n); break;
     }
 }
 
@@ -215,5 +235,10 @@ void bl_kern_dequantize_row(uint32_t type, const void *src, float *dst, size_t n
         break;
     case BL_TYPE_Q8_0: bl_q8_0_dequantize_row(src, dst, n); break;
     case BL_TYPE_Q4_0: bl_q4_0_dequantize_row(src, dst, n); break;
+    case BL_TYPE_Q5_0: bl_q5_0_dequantize_row(src, dst, n); break;
+    case BL_TYPE_Q5_1: bl_q5_1_dequantize_row(src, dst, n); break;
+    case BL_TYPE_Q4_K: bl_q4_k_dequantize_row(src, dst, n); break;
+    case BL_TYPE_Q5_K: bl_q5_k_dequantize_row(src, dst, n); break;
+    case BL_TYPE_Q6_K: bl_q6_k_dequantize_row(src, dst, n); break;
     }
 }

@@ -47,6 +47,85 @@ static inline const int32_t *bl_q8a_s(const void *col, size_t nb)
     return (const int32_t *)((const char *)col + nb * BL_QK + nb * 4);
 }
 
+/* ggml's block_q5_0 / block_q5_1: bit j of qh is the fifth bit of element j
+ * (elements 0..15 in the low nibbles of qs, 16..31 in the high ones). */
+typedef struct {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[BL_QK / 2];
+} bl_block_q5_0;
+
+typedef struct {
+    uint16_t d, m; /* value = d * q + m */
+    uint8_t qh[4];
+    uint8_t qs[BL_QK / 2];
+} bl_block_q5_1;
+
+#define BL_QKK 256 /* elements per K-quant super-block */
+
+/* ggml's block_q4_K: eight sub-blocks of 32, value = d*sc[j]*q - dmin*m[j],
+ * the 6-bit sc/m packed in 12 bytes (bl_k4_scales); each 32 bytes of qs
+ * hold sub-block 2i in the low nibbles and 2i+1 in the high ones. */
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qs[BL_QKK / 2];
+} bl_block_q4_k;
+
+/* ggml's block_q5_K: as Q4_K plus the fifth bits, qh[l] bit 2i / 2i+1 for
+ * element l of sub-block 2i / 2i+1. */
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[BL_QKK / 8];
+    uint8_t qs[BL_QKK / 2];
+} bl_block_q5_k;
+
+/* ggml's block_q6_K: value = d * scales[e/16] * (q - 32), q six bits from
+ * ql (low 4) and qh (high 2); the fp16 scale comes last. */
+typedef struct {
+    uint8_t ql[BL_QKK / 2];
+    uint8_t qh[BL_QKK / 4];
+    int8_t scales[BL_QKK / 16];
+    uint16_t d;
+} bl_block_q6_k;
+
+/* The 6-bit scales and mins of sub-blocks 0..7 from Q4_K/Q5_K's 12 bytes
+ * (ggml's get_scale_min_k4, done for all eight at once). */
+static inline void bl_k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t m[8])
+{
+    uint32_t w0, w1, w2, s[2], mm[2];
+    memcpy(&w0, q, 4);
+    memcpy(&w1, q + 4, 4);
+    memcpy(&w2, q + 8, 4);
+    s[0] = w0 & 0x3f3f3f3fu;
+    s[1] = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    mm[0] = w1 & 0x3f3f3f3fu;
+    mm[1] = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    memcpy(sc, s, 8);
+    memcpy(m, mm, 8);
+}
+
+/*
+ * Prepared activations for K-quant weights (ggml's block_q8_K, stored split):
+ * one column of n = nb*256 elements is
+ *     int8_t  qs[nb*256];  the quants, in element order
+ *     float   d[nb];       the block scale amax/127 (not rounded to fp16)
+ *     int16_t s[nb*16];    sums of each 16 quants (Q6_K's -32, the mins)
+ * so a column takes nb*292 bytes.
+ */
+#define BL_Q8K_BYTES_PER_BLOCK 292
+
+static inline const int8_t *bl_q8k_qs(const void *col) { return (const int8_t *)col; }
+static inline const float *bl_q8k_d(const void *col, size_t nb)
+{
+    return (const float *)((const char *)col + nb * BL_QKK);
+}
+static inline const int16_t *bl_q8k_s(const void *col, size_t nb)
+{
+    return (const int16_t *)((const char *)col + nb * BL_QKK + nb * 4);
+}
+
 typedef void (*bl_prepare_fn)(const float *x, size_t n, size_t ncols, void *dst);
 typedef void (*bl_matmul_fn)(const void *W, size_t row_bytes, size_t n, const void *X,
                              size_t ncols, float *y, size_t ldy, size_t r0, size_t r1);
@@ -57,7 +136,19 @@ typedef struct {
 } bl_kern_ops_t;
 
 /* Element type ids as the tables index them. */
-enum { BL_KT_F32, BL_KT_F16, BL_KT_BF16, BL_KT_Q8_0, BL_KT_Q4_0, BL_KT_COUNT };
+enum {
+    BL_KT_F32,
+    BL_KT_F16,
+    BL_KT_BF16,
+    BL_KT_Q8_0,
+    BL_KT_Q4_0,
+    BL_KT_Q5_0,
+    BL_KT_Q5_1,
+    BL_KT_Q4_K,
+    BL_KT_Q5_K,
+    BL_KT_Q6_K,
+    BL_KT_COUNT
+};
 
 /* SIMD families overwrite the entries they speed up in a table that starts
  * as the scalar one. The AVX-512 family is told which sub-features the CPU
@@ -80,12 +171,42 @@ void bl_q8_0_matmul_scalar(const void *W, size_t row_bytes, size_t n, const void
                            size_t ncols, float *y, size_t ldy, size_t r0, size_t r1);
 void bl_q4_0_matmul_scalar(const void *W, size_t row_bytes, size_t n, const void *X,
                            size_t ncols, float *y, size_t ldy, size_t r0, size_t r1);
+void bl_q8k_prepare_scalar(const float *x, size_t n, size_t ncols, void *dst);
+#define BL_MM_DECL(name)                                                                    \
+    void name(const void *W, size_t row_bytes, size_t n, const void *X, size_t ncols,       \
+              float *y, size_t ldy, size_t r0, size_t r1)
+BL_MM_DECL(bl_q5_0_matmul_scalar);
+BL_MM_DECL(bl_q5_1_matmul_scalar);
+BL_MM_DECL(bl_q4_k_matmul_scalar);
+BL_MM_DECL(bl_q5_k_matmul_scalar);
+BL_MM_DECL(bl_q6_k_matmul_scalar);
 
 /* Per-type reference conversions. */
 void bl_q8_0_quantize_row(const float *src, void *dst, size_t n);
 void bl_q8_0_dequantize_row(const void *src, float *dst, size_t n);
 void bl_q4_0_quantize_row(const float *src, void *dst, size_t n);
 void bl_q4_0_dequantize_row(const void *src, float *dst, size_t n);
+void bl_q5_0_quantize_row(const float *src, void *dst, size_t n);
+void bl_q5_0_dequantize_row(const void *src, float *dst, size_t n);
+void bl_q5_1_quantize_row(const float *src, void *dst, size_t n);
+void bl_q5_1_dequantize_row(const void *src, float *dst, size_t n);
+void bl_q4_k_quantize_row(const float *src, void *dst, size_t n);
+void bl_q4_k_dequantize_row(const void *src, float *dst, size_t n);
+void bl_q5_k_quantize_row(const float *src, void *dst, size_t n);
+void bl_q5_k_dequantize_row(const void *src, float *dst, size_t n);
+void bl_q6_k_quantize_row(const float *src, void *dst, size_t n);
+void bl_q6_k_dequantize_row(const void *src, float *dst, size_t n);
+
+/* ggml's nearest_int (round half to even through the 1.5*2^23 trick) and the
+ * K-quant scale searches, shared by the K-quantizers (k_search.c). */
+int bl_nearest_int(float f);
+float bl_make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
+                          float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep);
+float bl_make_qx_quants_rmse1(int n, int nmax, const float *x, int8_t *L);
+/* Q4_K/Q5_K's common first half: sub-block scales/mins packed into blk's
+ * d, dmin and scales[12], and the quants L[256] (0..nmax) they imply. */
+void bl_k4_quantize_block(const float *x, int nmax, float rmin, int nstep, uint16_t *d,
+                          uint16_t *dmin, uint8_t scales[12], uint8_t L[BL_QKK]);
 
 /* One block's worth of activation quantization, shared by every ISA's
  * prepare so the integer parts agree bit for bit: d = amax/127 rounded via

@@ -9,6 +9,11 @@ MM(bl_q8_0_matmul_avx2);
 MM(bl_f32_matmul_avx2);
 MM(bl_f16_matmul_avx2);
 MM(bl_bf16_matmul_avx2);
+MM(bl_q4_k_matmul_avx2);
+MM(bl_q5_k_matmul_avx2);
+MM(bl_q6_k_matmul_avx2);
+MM(bl_q5_0_matmul_avx2);
+MM(bl_q5_1_matmul_avx2);
 
 void bl_q8a_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
 void bl_f16_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
@@ -23,4 +28,11 @@ void bl_kern_fill_avx2(bl_kern_ops_t ops[BL_KT_COUNT])
     ops[BL_KT_BF16].matmul = bl_bf16_matmul_avx2;
     ops[BL_KT_Q4_0].matmul = bl_q4_0_matmul_avx2;
     ops[BL_KT_Q8_0].matmul = bl_q8_0_matmul_avx2;
+    ops[BL_KT_Q4_K].matmul = bl_q4_k_matmul_avx2;
+    ops[BL_KT_Q5_K].matmul = bl_q5_k_matmul_avx2;
+    ops[BL_KT_Q6_K].matmul = bl_q6_k_matmul_avx2;
+    ops[BL_KT_Q5_0].matmul = bl_q5_0_matmul_avx2;
+    ops[BL_KT_Q5_1].matmul = bl_q5_1_matmul_avx2;
+    ops[BL_KT_Q5_0].prepare = bl_q8a_prepare_avx2;
+    ops[BL_KT_Q5_1].prepare = bl_q8a_prepare_avx2;
 }

@@ -10,6 +10,11 @@ MM(bl_f32_matmul_avx512);
 MM(bl_f16_matmul_avx512);
 MM(bl_bf16_matmul_avx512);
 MM(bl_bf16_matmul_avx512_bf16);
+MM(bl_q4_k_matmul_avx512_vnni);
+MM(bl_q5_0_matmul_avx512_vnni);
+MM(bl_q5_1_matmul_avx512_vnni);
+MM(bl_q5_k_matmul_avx512_vnni);
+MM(bl_q6_k_matmul_avx512_vnni);
 
 void bl_kern_fill_avx512(bl_kern_ops_t ops[BL_KT_COUNT], bool vnni, bool bf16)
 {
@@ -19,5 +24,10 @@ void bl_kern_fill_avx512(bl_kern_ops_t ops[BL_KT_COUNT], bool vnni, bool bf16)
     if (vnni) {
         ops[BL_KT_Q4_0].matmul = bl_q4_0_matmul_avx512_vnni;
         ops[BL_KT_Q8_0].matmul = bl_q8_0_matmul_avx512_vnni;
+        ops[BL_KT_Q4_K].matmul = bl_q4_k_matmul_avx512_vnni;
+        ops[BL_KT_Q5_0].matmul = bl_q5_0_matmul_avx512_vnni;
+        ops[BL_KT_Q5_1].matmul = bl_q5_1_matmul_avx512_vnni;
+        ops[BL_KT_Q5_K].matmul = bl_q5_k_matmul_avx512_vnni;
+        ops[BL_KT_Q6_K].matmul = bl_q6_k_matmul_avx512_vnni;
     }
 }
