@@ -149,6 +149,24 @@ uint32_t bl_ctx_size(const bl_ctx_t *c);
  * not fit, BL_EINVAL for an id outside the vocabulary (nothing is fed);
  * cancel (may be NULL) is polled between layers (BL_ECANCELED). */
 int bl_ctx_feed(bl_ctx_t *c, const bl_token_t *tokens, size_t n, const atomic_bool *cancel);
+/* Feed one token to each of n contexts (all of the same model) and run them
+ * as one batch: every weight is read once for all of them, so decoding
+ * several sequences costs little more than decoding one. On return each
+ * context that ran has its token appended and bl_ctx_logits() holds the
+ * logits of that token, bit for bit what bl_ctx_feed of the token alone
+ * would give (whatever else is in the batch). For scheduler-driven decoding,
+ * where the caller samples and feeds every token itself.
+ *
+ * results[i] says what happened to ctxs[i]: 0 (ran), BL_ECONTEXT (its cache
+ * is full), BL_EINVAL (token outside the vocabulary), BL_ESTATE (bl_generate
+ * left it a sampled token still to run: bl_ctx_feed it first) or
+ * BL_ECANCELED; a context that did not run is left unchanged, and the
+ * others proceed. Returns 0, or for the whole call BL_EINVAL (NULL
+ * arguments, contexts of different models, or one context twice),
+ * BL_ENOMEM, or BL_ECANCELED when cancel (may be NULL, polled between
+ * layers) was set: contexts whose results[i] is BL_ECANCELED did not run. */
+int bl_ctx_feed_batch(bl_ctx_t *const *ctxs, const bl_token_t *tokens, size_t n, int *results,
+                      const atomic_bool *cancel);
 /* n_vocab floats, or NULL before the first feed (or after a truncate that
  * dropped the position they belonged to). */
 const float *bl_ctx_logits(const bl_ctx_t *c);

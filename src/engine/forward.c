@@ -19,7 +19,7 @@
  * ranges of one tensor, so they are ordinary matrices here. A prompt is one
  * batch: each weight matrix is multiplied by all its columns at once.
  * Matmuls split output rows across the pool; attention splits (token, head)
- * pairs.
+ * pairs. batch.c runs one decode step of several sequences with these pieces.
  */
 #include <math.h>
 #include <string.h>
@@ -34,9 +34,14 @@
 #define ROW_ALIGN 16
 #define CHUNKS_PER_THREAD 4
 
+/* Per-column matmuls take rows in blocks of about this many weight bytes,
+ * so the block is still in L1/L2 when the next column passes over it. */
+#define COL_BLOCK_BYTES (32 * 1024)
+
 typedef struct {
     const bl_mat_t *w;
     const void *act;
+    size_t act_stride; /* bytes per prepared column */
     float *y;
 } mm_t;
 
@@ -44,10 +49,46 @@ typedef struct {
     mm_t mm[3];
     int n_mm;
     uint32_t ncols;
+    bool by_column;
+    float *const *ycol; /* one matrix only: column c's output, or NULL */
     size_t chunk;       /* rows per chunk */
     size_t n_chunks[3]; /* per matrix */
     size_t total_chunks;
 } mm_job_t;
+
+/* Rows [r0, r1) one column at a time, each column exactly as a batch of one
+ * computes it; the weights are read from memory once for all columns. */
+static void mm_by_column(const mm_job_t *j, const mm_t *mm, size_t r0, size_t r1)
+{
+    const bl_mat_t *w = mm->w;
+    size_t blk = w->row_bytes ? COL_BLOCK_BYTES / w->row_bytes : 1;
+    if (blk < 1)
+        blk = 1;
+    for (size_t b0 = r0; b0 < r1; b0 += blk) {
+        size_t b1 = b0 + blk < r1 ? b0 + blk : r1;
+        for (uint32_t c = 0; c < j->ncols; c++) {
+            float *y = j->ycol ? j->ycol[c] : mm->y + (size_t)c * w->n_out;
+            bl_kern_matmul(w->type, w->data, w->row_bytes, w->n_in,
+                           (const char *)mm->act + c * mm->act_stride, 1, y, w->n_out, b0, b1);
+        }
+    }
+}
+
+/* Rows [r0, r1) for all columns at once into per-column outputs: a few rows
+ * at a time into a small buffer, then scattered to the columns. */
+#define SCATTER_ROWS 32
+static void mm_scatter(const mm_job_t *j, const mm_t *mm, size_t r0, size_t r1)
+{
+    const bl_mat_t *w = mm->w;
+    float tmp[SCATTER_ROWS * BL_MAX_BATCH];
+    for (size_t b0 = r0; b0 < r1; b0 += SCATTER_ROWS) {
+        size_t nr = r1 - b0 < SCATTER_ROWS ? r1 - b0 : SCATTER_ROWS;
+        bl_kern_matmul(w->type, (const char *)w->data + b0 * w->row_bytes, w->row_bytes, w->n_in,
+                       mm->act, j->ncols, tmp, nr, 0, nr);
+        for (uint32_t c = 0; c < j->ncols; c++)
+            memcpy(j->ycol[c] + b0, tmp + (size_t)c * nr, nr * sizeof(float));
+    }
+}
 
 static void mm_worker(void *arg, size_t c0, size_t c1)
 {
@@ -59,8 +100,13 @@ static void mm_worker(void *arg, size_t c0, size_t c1)
             k -= j->n_chunks[i++];
         const bl_mat_t *w = j->mm[i].w;
         size_t r0 = k * j->chunk, r1 = r0 + j->chunk < w->n_out ? r0 + j->chunk : w->n_out;
-        bl_kern_matmul(w->type, w->data, w->row_bytes, w->n_in, j->mm[i].act, j->ncols, j->mm[i].y,
-                       w->n_out, r0, r1);
+        if (j->by_column)
+            mm_by_column(j, &j->mm[i], r0, r1);
+        else if (j->ycol)
+            mm_scatter(j, &j->mm[i], r0, r1);
+        else
+            bl_kern_matmul(w->type, w->data, w->row_bytes, w->n_in, j->mm[i].act, j->ncols,
+                           j->mm[i].y, w->n_out, r0, r1);
     }
 }
 
@@ -80,13 +126,13 @@ static void prep_worker(void *arg, size_t c0, size_t c1)
                         (char *)j->dst + c0 * bl_kern_act_bytes(j->type, j->n));
 }
 
-/* y_i = W_i x for up to three matrices sharing the input x (ncols columns of
- * n_in). The input is prepared once per distinct weight type. */
-static void matmuls(bl_ctx_t *c, const float *x, uint32_t ncols, const bl_mat_t *const *w,
-                    float *const *y, int k)
+void bl_fwd_matmuls(bl_pool_t *pool, void *act, size_t act_cap, const float *x, uint32_t ncols,
+                    const bl_mat_t *const *w, float *const *y, int k, bool by_column,
+                    float *const *ycol)
 {
-    mm_job_t job = {.n_mm = k, .ncols = ncols};
-    const int nth = bl_pool_size(c->m->pool);
+    mm_job_t job = {.n_mm = k, .ncols = ncols, .by_column = by_column};
+    job.ycol = k == 1 && ncols <= BL_MAX_BATCH ? ycol : NULL;
+    const int nth = bl_pool_size(pool);
     size_t rows = 0;
     for (int i = 0; i < k; i++)
         rows += w[i]->n_out;
@@ -102,20 +148,51 @@ static void matmuls(bl_ctx_t *c, const float *x, uint32_t ncols, const bl_mat_t 
         int t = 0;
         while (t < n_types && types[t] != w[i]->type)
             t++;
-        void *act = (char *)c->s.act + (size_t)t * c->s.act_cap;
+        void *a = (char *)act + (size_t)t * act_cap;
         if (t == n_types) {
             types[n_types++] = w[i]->type;
-            prep_job_t pj = {w[i]->type, x, w[i]->n_in, ncols, act};
-            bl_pool_for(c->m->pool, ncols, 0, prep_worker, &pj);
+            prep_job_t pj = {w[i]->type, x, w[i]->n_in, ncols, a};
+            bl_pool_for(pool, ncols, 0, prep_worker, &pj);
         }
-        job.mm[i] = (mm_t){w[i], act, y[i]};
+        job.mm[i] = (mm_t){w[i], a, bl_kern_act_bytes(w[i]->type, w[i]->n_in), y[i]};
     }
-    bl_pool_for(c->m->pool, job.total_chunks, 1, mm_worker, &job);
+    bl_pool_for(pool, job.total_chunks, 1, mm_worker, &job);
+}
+
+/* y_i = W_i x for up to three matrices sharing the input x (ncols columns of
+ * n_in). The input is prepared once per distinct weight type. */
+static void matmuls(bl_ctx_t *c, const float *x, uint32_t ncols, const bl_mat_t *const *w,
+                    float *const *y, int k)
+{
+    bl_fwd_matmuls(c->m->pool, c->s.act, c->s.act_cap, x, ncols, w, y, k, false, NULL);
 }
 
 static void matmul1(bl_ctx_t *c, const float *x, uint32_t ncols, const bl_mat_t *w, float *y)
 {
     matmuls(c, x, ncols, &w, &y, 1);
+}
+
+void bl_fwd_attend(const bl_ctx_t *c, uint32_t layer, uint32_t h, const float *q, float *out,
+                   uint32_t n_kv, bool tiled)
+{
+    const bl_hparams_t *hp = &c->m->hp;
+    const bl_kv_t *kv = &c->kv;
+    const uint32_t hd = hp->head_dim;
+    const uint32_t kvh = h / (hp->n_head / hp->n_head_kv);
+    /* phi3 scaled q already (see bl_fwd_attn_prep) */
+    const float scale = hp->scale_q ? 1.0f : 1.0f / sqrtf((float)hd);
+    /* The SIMD attention unless the reference kernels were asked for. */
+    const bool simd = hd % 16 == 0 && bl_kern_isa() != BL_ISA_SCALAR;
+    const uint16_t *k = bl_kv_k(kv, layer, 0) + (size_t)kvh * hd;
+    const uint16_t *v = bl_kv_v(kv, layer, 0) + (size_t)kvh * hd;
+    if (tiled && simd)
+        bl_op_attend_tiled_avx2(out, q, k, v, kv->row, hd, n_kv, scale);
+    else if (tiled)
+        bl_op_attend_tiled(out, q, k, v, kv->row, hd, n_kv, scale);
+    else if (simd)
+        bl_op_attend_avx2(out, q, k, v, kv->row, hd, n_kv, scale);
+    else
+        bl_op_attend(out, q, k, v, kv->row, hd, n_kv, scale);
 }
 
 typedef struct {
@@ -128,31 +205,13 @@ static void attn_worker(void *arg, size_t i0, size_t i1)
     const attn_job_t *j = arg;
     const bl_hparams_t *hp = &j->c->m->hp;
     const bl_scratch_t *s = &j->c->s;
-    const bl_kv_t *kv = &j->c->kv;
-    const uint32_t hd = hp->head_dim, QD = hp->n_head * hd;
-    const uint32_t group = hp->n_head / hp->n_head_kv;
-    /* phi3 scaled q already (see attn_prep) */
-    const float scale = hp->scale_q ? 1.0f : 1.0f / sqrtf((float)hd);
-    /* The SIMD attention unless the reference kernels were asked for. */
-    const bool simd = hd % 16 == 0 && bl_kern_isa() != BL_ISA_SCALAR;
+    const size_t hd = hp->head_dim, QD = (size_t)hp->n_head * hd;
     /* like llama.cpp, large batches (long prompts) take the tiled kernel */
     const bool tiled = j->n_tokens >= BL_ATTN_TILED_MIN;
     for (size_t i = i0; i < i1; i++) {
         uint32_t t = (uint32_t)(i / hp->n_head), h = (uint32_t)(i % hp->n_head);
-        uint32_t kvh = h / group;
-        const uint16_t *k = bl_kv_k(kv, j->layer, 0) + (size_t)kvh * hd;
-        const uint16_t *v = bl_kv_v(kv, j->layer, 0) + (size_t)kvh * hd;
-        float *out = s->att + (size_t)t * QD + (size_t)h * hd;
-        const float *q = s->q + (size_t)t * QD + (size_t)h * hd;
-        const uint32_t n_kv = j->pos0 + t + 1; /* causal */
-        if (tiled && simd)
-            bl_op_attend_tiled_avx2(out, q, k, v, kv->row, hd, n_kv, scale);
-        else if (tiled)
-            bl_op_attend_tiled(out, q, k, v, kv->row, hd, n_kv, scale);
-        else if (simd)
-            bl_op_attend_avx2(out, q, k, v, kv->row, hd, n_kv, scale);
-        else
-            bl_op_attend(out, q, k, v, kv->row, hd, n_kv, scale);
+        size_t off = t * QD + h * hd;
+        bl_fwd_attend(j->c, j->layer, h, s->q + off, s->att + off, j->pos0 + t + 1, tiled);
     }
 }
 
@@ -218,16 +277,13 @@ static void head_norm(float *x, const float *w, uint32_t n_heads, uint32_t head_
         bl_op_rmsnorm(x + (size_t)h * head_dim, x + (size_t)h * head_dim, w, head_dim, eps);
 }
 
-/* This token's q, k, v from the projections to what attention reads: biases,
- * q/k norms, RoPE, then k and v into the cache as F16. */
-static void attn_prep(bl_ctx_t *c, uint32_t l, uint32_t t)
+void bl_fwd_attn_prep(bl_ctx_t *c, uint32_t l, uint32_t pos, float *q, float *k, float *v)
 {
     const bl_model_t *m = c->m;
     const bl_hparams_t *hp = &m->hp;
     const bl_layer_t *L = &m->layers[l];
-    const uint32_t hd = hp->head_dim, pos = c->n_past + t;
+    const uint32_t hd = hp->head_dim;
     const size_t QD = (size_t)hp->n_head * hd, KD = (size_t)hp->n_head_kv * hd;
-    float *q = c->s.q + t * QD, *k = c->s.k + t * KD, *v = c->s.v + t * KD;
     add_bias(q, L->bq, QD);
     add_bias(k, L->bk, KD);
     add_bias(v, L->bv, KD);
@@ -247,6 +303,13 @@ static void attn_prep(bl_ctx_t *c, uint32_t l, uint32_t t)
         bl_op_scale(q, 1.0f / sqrtf((float)hd), QD);
     bl_op_f32_to_f16(bl_kv_k(&c->kv, l, pos), k, KD);
     bl_op_f32_to_f16(bl_kv_v(&c->kv, l, pos), v, KD);
+}
+
+static void attn_prep(bl_ctx_t *c, uint32_t l, uint32_t t)
+{
+    const bl_hparams_t *hp = &c->m->hp;
+    const size_t QD = (size_t)hp->n_head * hp->head_dim, KD = (size_t)hp->n_head_kv * hp->head_dim;
+    bl_fwd_attn_prep(c, l, c->n_past + t, c->s.q + t * QD, c->s.k + t * KD, c->s.v + t * KD);
 }
 
 static void swiglu(bl_ctx_t *c, uint32_t l, uint32_t t)

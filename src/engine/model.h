@@ -81,6 +81,12 @@ struct bl_model {
     char isa_name[32];
     bl_chat_family_t chat_family; /* detected from info.chat_template at load */
     bool chat_known;              /* false: no/unrecognised template, ChatML used */
+    /* bl_ctx_feed_batch runs the multi-column kernels (weight decoding
+     * shared between sequences, but sums ordered differently from the
+     * single-column ones: logits differ from bl_ctx_feed alone by float
+     * rounding, carried along the KV cache). false at load: per-column
+     * kernels, bit for bit what each sequence gets alone (see batch.c). */
+    bool batch_multicol;
 };
 
 /* Load hyper-parameters and bind tensors; m->gguf must be open. */
@@ -125,5 +131,27 @@ struct bl_ctx {
 /* Run the forward pass for n tokens at positions n_past.. (n <= BL_MAX_BATCH,
  * fits the cache); fills c->logits for the last one. */
 int bl_forward(bl_ctx_t *c, const bl_token_t *tokens, uint32_t n, const atomic_bool *cancel);
+
+/* Pieces of the forward pass (forward.c) that the batched decode (batch.c)
+ * shares, so a sequence in a batch computes exactly what it would alone. */
+
+/* y[i] = W[i] x for k <= 3 matrices sharing x (ncols columns of n_in floats;
+ * column c of y[i] at y[i] + c * n_out), split by rows across the pool. act
+ * holds 3 buffers of act_cap bytes for the prepared input. by_column runs
+ * the kernel one column at a time over small row blocks: bit for bit what
+ * ncols = 1 gives (the multi-column kernels order their sums differently),
+ * with the weights still read from memory once, but no weight decoding
+ * shared between columns. ycol (k == 1 and ncols <= BL_MAX_BATCH only;
+ * else NULL) puts column c's output at ycol[c] instead. */
+void bl_fwd_matmuls(bl_pool_t *pool, void *act, size_t act_cap, const float *x, uint32_t ncols,
+                    const bl_mat_t *const *w, float *const *y, int k, bool by_column,
+                    float *const *ycol);
+/* One position's q, k, v after the projections: biases, q/k norms, RoPE at
+ * pos; k and v go into c's cache at pos. */
+void bl_fwd_attn_prep(bl_ctx_t *c, uint32_t layer, uint32_t pos, float *q, float *k, float *v);
+/* Query head h (q, head_dim floats) against c's cache positions [0, n_kv);
+ * tiled picks the long-prompt kernel. */
+void bl_fwd_attend(const bl_ctx_t *c, uint32_t layer, uint32_t h, const float *q, float *out,
+                   uint32_t n_kv, bool tiled);
 
 #endif
