@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -112,6 +113,8 @@ class Ballast:
         return total
 
     def log_text(self):
+        if getattr(self, "final_log", None) is not None:
+            return self.final_log  # stopped and cleaned up
         if not self.log.closed:
             self.log.flush()
         with open(self.log_path, "rb") as f:
@@ -157,6 +160,12 @@ class Ballast:
         self.log.close()
         if self.proc.returncode != 0:
             raise AssertionError("ballast exited with %d:\n%s" % (self.proc.returncode, self.log_text()))
+        self.cleanup()
+
+    def cleanup(self):
+        """Remove the config and log; the log's text stays readable."""
+        self.final_log = self.log_text()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def sse_events(data):

@@ -119,11 +119,11 @@ def test_secrets_never_leak():
         seen.append(b.request("GET", "/readyz")[2])
         b.signal(signal.SIGHUP)
         time.sleep(0.3)
+        check = subprocess.run([BALLAST, "check-config", b.config_path], capture_output=True,
+                               env=dict(os.environ, **env))
+        assert check.returncode == 0, check.stderr
     finally:
         b.stop()
-    check = subprocess.run([BALLAST, "check-config", b.config_path], capture_output=True,
-                           env=dict(os.environ, **env))
-    assert check.returncode == 0, check.stderr
     everything = b"".join(seen) + b.log_text().encode() + check.stdout + check.stderr
     assert SECRET.encode() not in everything
     assert CLIENT_KEY.encode() not in everything
