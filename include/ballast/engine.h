@@ -175,6 +175,20 @@ const bl_token_t *bl_ctx_tokens(const bl_ctx_t *c, size_t *n);
 /* Forget everything after the first n_keep tokens (prefix reuse). */
 int bl_ctx_truncate(bl_ctx_t *c, size_t n_keep);
 
+/* ---- embeddings -------------------------------------------------------- */
+
+/* The embedding of text, as llama.cpp gives it with pooling MEAN and L2
+ * normalisation (llama-server's /v1/embeddings): text is tokenized with BOS
+ * etc. per the model's metadata (control-token spellings stay plain text),
+ * run causally, and the final hidden states (after the output norm, before
+ * the output projection) of all its tokens are averaged and scaled to unit
+ * length. Writes n_embd floats to out (cap floats; BL_ERANGE when smaller);
+ * *n_tokens (may be NULL) is the token count. The context's KV cache is the
+ * scratch: the context is reset (truncated to 0) before and after, whatever
+ * the outcome. BL_ECONTEXT when the text does not fit the context,
+ * BL_EINVAL for NULL arguments or a text of no tokens. */
+int bl_embed(bl_ctx_t *c, const char *text, size_t len, float *out, size_t cap, size_t *n_tokens);
+
 /* ---- sampling ---------------------------------------------------------- */
 
 typedef struct {
@@ -242,6 +256,18 @@ void bl_generate_params_default(bl_generate_params_t *p);
  * (res->finish says BL_FINISH_CANCELED). */
 int bl_generate(bl_ctx_t *c, const char *prompt, size_t prompt_len, const bl_generate_params_t *p,
                 bl_generate_result_t *res);
+
+/* Generation one token at a time, for schedulers that decode several
+ * sequences as one batch (bl_ctx_feed_batch). Begin after the prompt has been
+ * fed (the context has logits); each step samples a token and shows its text
+ * through p->on_text (p must outlive the generator). A step returns 0 with
+ * the token the caller must feed next, 1 when generation has ended (the
+ * result says why), or a negative code. bl_generate is these steps with
+ * bl_ctx_feed in between. */
+typedef struct bl_gen bl_gen_t;
+int bl_gen_begin(bl_ctx_t *c, const bl_generate_params_t *p, bl_gen_t **out);
+int bl_gen_step(bl_gen_t *g, bl_token_t *next);
+void bl_gen_end(bl_gen_t *g, bl_generate_result_t *res);
 
 #ifdef __cplusplus
 }

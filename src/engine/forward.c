@@ -14,6 +14,7 @@
  *       h = rmsnorm(x) * ffn_norm
  *       x += Wdown (silu(Wgate h) * Wup h)
  *   logits = Woutput (rmsnorm(x_last) * output_norm)
+ *   (bl_embed instead sums rmsnorm(x) * output_norm over every position)
  *
  * Fused projections (phi3's attn_qkv and gate+up ffn_up) are bound as row
  * ranges of one tensor, so they are ordinary matrices here. A prompt is one
@@ -312,6 +313,15 @@ static void attn_prep(bl_ctx_t *c, uint32_t l, uint32_t t)
     bl_fwd_attn_prep(c, l, c->n_past + t, c->s.q + t * QD, c->s.k + t * KD, c->s.v + t * KD);
 }
 
+/* The final norm of every position, into xb (embeddings want them all). */
+static void out_norm(bl_ctx_t *c, uint32_t l, uint32_t t)
+{
+    (void)l;
+    const bl_hparams_t *hp = &c->m->hp;
+    size_t E = hp->n_embd;
+    bl_op_rmsnorm(c->s.xb + t * E, c->s.x + t * E, c->m->output_norm, E, hp->rms_eps);
+}
+
 static void swiglu(bl_ctx_t *c, uint32_t l, uint32_t t)
 {
     size_t F = c->m->hp.n_ff;
@@ -360,6 +370,15 @@ int bl_forward(bl_ctx_t *c, const bl_token_t *tokens, uint32_t n, const atomic_b
         per_token(c, l, n, swiglu);
         matmul1(c, s->gate, n, &L->w_down, s->o);
         bl_op_add(s->x, s->o, (size_t)n * E);
+    }
+
+    if (c->embd_sum) {
+        /* bl_embed pools every position's hidden state; no logits wanted */
+        per_token(c, 0, n, out_norm);
+        for (uint32_t t = 0; t < n; t++)
+            for (uint32_t i = 0; i < E; i++)
+                c->embd_sum[i] += s->xb[(size_t)t * E + i];
+        return 0;
     }
 
     /* Only the last position's logits are needed for generation. */

@@ -123,6 +123,121 @@ static int tokenize_prompt(bl_ctx_t *c, const char *prompt, size_t len, bl_token
     return BL_ERANGE;
 }
 
+/* ---- step by step -----------------------------------------------------------
+ * A scheduler that decodes many sequences as one batch needs generation one
+ * token at a time: bl_gen_step samples and shows a token, and the caller
+ * feeds it (alone or in a batch). bl_generate below is the same steps with
+ * bl_ctx_feed in between. */
+
+struct bl_gen {
+    bl_ctx_t *c;
+    const bl_generate_params_t *p;
+    gen_t g;
+    bl_sampler_t *smp;
+    bl_detok_t dt;
+    bl_generate_result_t res;
+    double t0;
+    bool done;
+};
+
+int bl_gen_begin(bl_ctx_t *c, const bl_generate_params_t *p, bl_gen_t **out)
+{
+    *out = NULL;
+    if (!c || !p || (p->n_stop && !p->stop))
+        return BL_EINVAL;
+    if (!c->have_logits)
+        return BL_ESTATE; /* feed the prompt first */
+    bl_gen_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return BL_ENOMEM;
+    g->c = c;
+    g->p = p;
+    g->g.p = p;
+    g->res.finish = BL_FINISH_ERROR;
+    int rc = bl_sampler_new(c->m, &p->sampling, &g->smp);
+    if (rc < 0) {
+        free(g);
+        return rc;
+    }
+    bl_detok_init(&g->dt);
+    g->t0 = now_ms();
+    *out = g;
+    return BL_OK;
+}
+
+/* End of generation: show what was held back (a trailing partial character,
+ * text that turned out not to begin a stop string) unless a stop string or a
+ * cancel ended it. */
+static int gen_finish(bl_gen_t *g, bl_finish_t why, bool stopped)
+{
+    g->done = true;
+    g->res.finish = why;
+    g->res.decode_ms = now_ms() - g->t0;
+    if (stopped || why == BL_FINISH_CANCELED)
+        return 1;
+    char piece[1024];
+    int n = bl_detok_flush(&g->dt, piece, sizeof piece);
+    if (n < 0)
+        return n;
+    int st = push_text(&g->g, piece, (size_t)n, true);
+    if (st < 0)
+        return st;
+    if (st == 1)
+        g->res.finish = BL_FINISH_STOP;
+    return 1;
+}
+
+int bl_gen_step(bl_gen_t *g, bl_token_t *next)
+{
+    if (g->done)
+        return 1;
+    bl_ctx_t *c = g->c;
+    const bl_generate_params_t *p = g->p;
+    if (p->cancel && atomic_load(p->cancel))
+        return gen_finish(g, BL_FINISH_CANCELED, false);
+    if (p->max_tokens >= 0 && g->res.n_generated >= (size_t)p->max_tokens)
+        return gen_finish(g, BL_FINISH_LENGTH, false);
+    size_t n_hist;
+    const bl_token_t *hist = bl_ctx_tokens(c, &n_hist);
+    bl_token_t tok = bl_sampler_sample(g->smp, bl_ctx_logits(c), hist, n_hist);
+    if (tok < 0)
+        return tok;
+    g->res.n_generated++;
+    if (bl_token_is_eog(c->m, tok))
+        return gen_finish(g, BL_FINISH_STOP, false);
+    char piece[1024];
+    int n = bl_detok_push(&g->dt, c->m, tok, piece, sizeof piece);
+    if (n < 0)
+        return n;
+    int st = push_text(&g->g, piece, (size_t)n, false);
+    if (st < 0)
+        return st;
+    /* From here on the token's text has been shown: if generation ends now,
+     * the token is left for the next feed instead of running a forward pass
+     * nobody may need. */
+    if (st == 1 || g->g.user_stop ||
+        (p->max_tokens >= 0 && g->res.n_generated >= (size_t)p->max_tokens) ||
+        c->n_past >= bl_ctx_size(c)) {
+        c->pending = tok;
+        if (st == 1)
+            return gen_finish(g, BL_FINISH_STOP, true);
+        return gen_finish(g, g->g.user_stop ? BL_FINISH_CANCELED : BL_FINISH_LENGTH, false);
+    }
+    *next = tok;
+    return 0;
+}
+
+void bl_gen_end(bl_gen_t *g, bl_generate_result_t *res)
+{
+    if (!g)
+        return;
+    if (res)
+        *res = g->res;
+    bl_sampler_free(g->smp);
+    free(g->g.pend);
+    free(g);
+}
+
 int bl_generate(bl_ctx_t *c, const char *prompt, size_t prompt_len, const bl_generate_params_t *p,
                 bl_generate_result_t *res)
 {
@@ -133,9 +248,8 @@ int bl_generate(bl_ctx_t *c, const char *prompt, size_t prompt_len, const bl_gen
     res->finish = BL_FINISH_ERROR;
     if (!p || (!prompt && prompt_len) || (p->n_stop && !p->stop))
         return BL_EINVAL;
-    gen_t g = {.p = p};
     bl_token_t *toks = NULL;
-    bl_sampler_t *smp = NULL;
+    bl_gen_t *g = NULL;
     size_t n_toks = 0;
     int rc = tokenize_prompt(c, prompt ? prompt : "", prompt_len, &toks, &n_toks);
     if (rc < 0)
@@ -148,105 +262,46 @@ int bl_generate(bl_ctx_t *c, const char *prompt, size_t prompt_len, const bl_gen
         rc = BL_ECONTEXT;
         goto done;
     }
-    if ((rc = bl_sampler_new(c->m, &p->sampling, &smp)) < 0)
-        goto done;
-
     double t0 = now_ms();
     rc = bl_ctx_feed(c, toks, n_toks, p->cancel);
-    res->prefill_ms = now_ms() - t0;
-    res->n_prompt = n_toks;
+    double prefill_ms = now_ms() - t0;
     if (rc == BL_ECANCELED) {
+        res->n_prompt = n_toks;
+        res->prefill_ms = prefill_ms;
         res->finish = BL_FINISH_CANCELED;
         rc = 0;
         goto done;
     }
-    if (rc < 0)
+    if (rc < 0 || (rc = bl_gen_begin(c, p, &g)) < 0)
         goto done;
-
-    bl_detok_t dt;
-    bl_detok_init(&dt);
-    char piece[1024];
-    bool stopped = false;
-    t0 = now_ms();
     for (;;) {
-        if (p->cancel && atomic_load(p->cancel)) {
-            res->finish = BL_FINISH_CANCELED;
+        bl_token_t tok;
+        rc = bl_gen_step(g, &tok);
+        if (rc != 0)
             break;
-        }
-        if (p->max_tokens >= 0 && res->n_generated >= (size_t)p->max_tokens) {
-            res->finish = BL_FINISH_LENGTH;
-            break;
-        }
-        size_t n_hist;
-        const bl_token_t *hist = bl_ctx_tokens(c, &n_hist);
-        bl_token_t tok = bl_sampler_sample(smp, bl_ctx_logits(c), hist, n_hist);
-        if (tok < 0) {
-            rc = tok;
-            goto done;
-        }
-        res->n_generated++;
-        if (bl_token_is_eog(c->m, tok)) {
-            res->finish = BL_FINISH_STOP;
-            break;
-        }
-        int n = bl_detok_push(&dt, c->m, tok, piece, sizeof piece);
-        if (n < 0) {
-            rc = n;
-            goto done;
-        }
-        int st = push_text(&g, piece, (size_t)n, false);
-        if (st < 0) {
-            rc = st;
-            goto done;
-        }
-        /* From here on the token's text has been shown: if generation ends
-         * now, the token is left for the next feed instead of running a
-         * forward pass nobody may need. */
-        if (st == 1 || g.user_stop ||
-            (p->max_tokens >= 0 && res->n_generated >= (size_t)p->max_tokens) ||
-            c->n_past >= bl_ctx_size(c)) {
-            c->pending = tok;
-            if (st == 1) {
-                res->finish = BL_FINISH_STOP;
-                stopped = true;
-            } else {
-                res->finish = g.user_stop ? BL_FINISH_CANCELED : BL_FINISH_LENGTH;
-            }
-            break;
-        }
         rc = bl_ctx_feed(c, &tok, 1, p->cancel);
         if (rc == BL_ECANCELED) {
             c->pending = tok; /* shown but not run */
-            res->finish = BL_FINISH_CANCELED;
-            rc = 0;
+            gen_finish(g, BL_FINISH_CANCELED, false);
+            rc = 1;
             break;
         }
         if (rc < 0)
-            goto done;
+            break;
     }
-    res->decode_ms = now_ms() - t0;
-    if (!stopped && res->finish != BL_FINISH_CANCELED) {
-        /* Show what was held back: a trailing partial character, and text
-         * that turned out not to begin a stop string. */
-        int n = bl_detok_flush(&dt, piece, sizeof piece);
-        if (n < 0) {
-            rc = n;
-            goto done;
-        }
-        int st = push_text(&g, piece, (size_t)n, true);
-        if (st < 0) {
-            rc = st;
-            goto done;
-        }
-        if (st == 1)
-            res->finish = BL_FINISH_STOP;
+    bl_gen_end(g, res);
+    g = NULL;
+    res->n_prompt = n_toks;
+    res->prefill_ms = prefill_ms;
+    if (rc < 0) {
+        res->finish = BL_FINISH_ERROR;
+        goto done;
     }
     rc = 0;
 done:
+    bl_gen_end(g, NULL);
     if (rc < 0)
         res->finish = BL_FINISH_ERROR;
-    bl_sampler_free(smp);
     free(toks);
-    free(g.pend);
     return rc;
 }

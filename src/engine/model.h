@@ -126,6 +126,10 @@ struct bl_ctx {
     float *logits; /* n_vocab */
     bool have_logits;
     bl_scratch_t s;
+    /* Non-NULL while bl_embed runs (embed.c): the forward pass adds every
+     * position's final normed hidden state here (n_embd sums) instead of
+     * computing logits. */
+    double *embd_sum;
 };
 
 /* Run the forward pass for n tokens at positions n_past.. (n <= BL_MAX_BATCH,
