@@ -1,15 +1,19 @@
-/* `ballast models`: look at GGUF model files. `inspect` describes one. */
+/* `ballast models`: look at GGUF model files. `inspect` describes one; `pull`
+ * (models_pull.c) and `list` (models_list.c) manage the local store. */
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 
 #include <ballast/errors.h>
 
 #include "cli/cli.h"
+#include "cli/models_int.h"
 #include "engine/gguf/gguf.h"
 #include "engine/types.h"
 
@@ -18,19 +22,21 @@ static const char USAGE[] =
     "\n"
     "subcommands:\n"
     "  inspect FILE.gguf   describe a GGUF model: architecture, hyper-parameters,\n"
-    "                      tensor types, parameter count, chat template, sha256\n";
+    "                      tensor types, parameter count, chat template, sha256\n"
+    "  pull NAME|URL       download a GGUF into the store ($BALLAST_MODELS, default\n"
+    "                      ~/.local/share/ballast/models), resumable, sha256-checked\n"
+    "  list                the models in the store\n";
 
 /* sha256 of a file, streamed in 1 MiB chunks. */
-static int file_sha256(const char *path, char hex[65], char *err, size_t errlen)
+int bl_cli_file_sha256(const char *path, char hex[65], char *err, size_t errlen)
 {
     int rc = BL_EIO;
     unsigned char *buf = malloc(1 << 20);
     FILE *f = fopen(path, "rb");
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!buf || !f || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-        snprintf(err, errlen, "%s: cannot hash the file", path);
+    snprintf(err, errlen, "%s: cannot hash the file", path); /* unless a later error says more */
+    if (!buf || !f || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
         goto done;
-    }
     size_t n;
     while ((n = fread(buf, 1, 1 << 20, f)) > 0)
         if (!EVP_DigestUpdate(md, buf, n))
@@ -52,6 +58,48 @@ done:
         fclose(f);
     free(buf);
     return rc;
+}
+
+int bl_cli_models_dir(char *out, size_t outlen, int create, char *err, size_t errlen)
+{
+    const char *env = getenv("BALLAST_MODELS");
+    const char *home = getenv("HOME");
+    int n;
+    if (env && *env)
+        n = snprintf(out, outlen, "%s", env);
+    else if (home && *home)
+        n = snprintf(out, outlen, "%s/.local/share/ballast/models", home);
+    else {
+        snprintf(err, errlen, "neither BALLAST_MODELS nor HOME is set");
+        return BL_EINVAL;
+    }
+    if (n < 0 || (size_t)n >= outlen) {
+        snprintf(err, errlen, "model store path too long");
+        return BL_EINVAL;
+    }
+    if (!create)
+        return 0;
+    /* mkdir -p: create each missing component in turn */
+    for (char *p = out + 1;; p++) {
+        if (*p != '/' && *p)
+            continue;
+        char c = *p;
+        *p = 0;
+        int bad = mkdir(out, 0755) && errno != EEXIST;
+        if (bad)
+            snprintf(err, errlen, "%s: cannot create directory: %s", out, strerror(errno));
+        *p = c;
+        if (bad)
+            return BL_EIO;
+        if (!c)
+            break;
+    }
+    struct stat st;
+    if (stat(out, &st) || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a directory", out);
+        return BL_EIO;
+    }
+    return 0;
 }
 
 /* "<arch>.<suffix>" as a u32, or 0 when absent. */
@@ -105,7 +153,7 @@ static int inspect(const char *path)
         return 1;
     }
     char sha[65];
-    if (file_sha256(path, sha, err, sizeof err)) {
+    if (bl_cli_file_sha256(path, sha, err, sizeof err)) {
         fprintf(stderr, "ballast: %s\n", err);
         bl_gguf_close(g);
         return 1;
@@ -218,6 +266,10 @@ int bl_cli_models(int argc, char **argv)
         }
         return inspect(argv[2]);
     }
+    if (!strcmp(sub, "pull"))
+        return bl_cli_models_pull(argc - 1, argv + 1);
+    if (!strcmp(sub, "list"))
+        return bl_cli_models_list(argc - 1, argv + 1);
     fprintf(stderr, "ballast: unknown models subcommand '%s'\n\n%s", sub, USAGE);
     return 2;
 }
