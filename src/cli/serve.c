@@ -25,6 +25,7 @@
 typedef struct {
     uv_loop_t *loop;
     char *config_path;
+    bool zero_config;        /* no file: built (and rebuilt on SIGHUP) by bl_config_auto */
     bl_config_t *cfg;
     bl_metrics_t *metrics;
     bl_health_table_t *health;
@@ -71,8 +72,12 @@ static void reload_work(uv_work_t *w)
     app_t *app = w->data;
     app->reload_cfg = NULL;
     app->reload_err[0] = '\0';
-    app->reload_rc = bl_config_load(app->config_path, &app->reload_cfg, app->reload_err,
-                                    sizeof app->reload_err);
+    if (app->zero_config)
+        app->reload_rc = bl_config_auto(NULL, &app->reload_cfg, app->reload_err,
+                                        sizeof app->reload_err);
+    else
+        app->reload_rc = bl_config_load(app->config_path, &app->reload_cfg, app->reload_err,
+                                        sizeof app->reload_err);
 }
 
 static void start_reload(app_t *app);
@@ -102,7 +107,8 @@ static void reload_done(uv_work_t *w, int status)
         app->cfg = nc; /* the reference bl_config_load gave us */
         bl_health_prune(app->health, nc);
         bl_locals_sync(app->locals, nc); /* unchanged models stay loaded */
-        bl_log(BL_LOG_INFO, "config reloaded from %s: %zu providers, %zu routes", app->config_path,
+        bl_log(BL_LOG_INFO, "config reloaded from %s: %zu providers, %zu routes",
+               app->zero_config ? "the environment and model store" : app->config_path,
                nc->n_providers, nc->n_routes);
         const char *lv[] = {"ok"};
         bl_metric_add(app->m_reloads, 1, lv);
@@ -186,9 +192,12 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- main ------------------------------------------------------------------ */
 
-static const char SERVE_USAGE[] = "usage: ballast serve -c FILE\n"
+static const char SERVE_USAGE[] = "usage: ballast serve [-c FILE]\n"
                                   "\n"
-                                  "  -c, --config FILE   the YAML config (see examples/)\n"
+                                  "  -c, --config FILE   the YAML config (see examples/);\n"
+                                  "                      without it, routes are built from API\n"
+                                  "                      keys in the environment and models in\n"
+                                  "                      $BALLAST_MODELS (README: Zero-config)\n"
                                   "  -h, --help          this text\n"
                                   "\n"
                                   "signals: SIGHUP reloads the config; SIGTERM/SIGINT drain and stop.\n";
@@ -210,12 +219,25 @@ int bl_cli_serve(int argc, char **argv)
     }
     if (!app.config_path && optind < argc)
         app.config_path = argv[optind];
-    if (!app.config_path) {
-        fputs("ballast serve: no config given (-c FILE)\n\n", stderr);
-        fputs(SERVE_USAGE, stderr);
-        return 2;
-    }
-    if (bl_config_load(app.config_path, &app.cfg, err, sizeof err)) {
+    app.zero_config = !app.config_path;
+    if (app.zero_config) {
+        /* Notes (what was found, the demo model warning) go after the table. */
+        char *notes = NULL;
+        size_t notes_len = 0;
+        bl_auto_opts_t ao = {.notes = open_memstream(&notes, &notes_len)};
+        int arc = bl_config_auto(&ao, &app.cfg, err, sizeof err);
+        if (ao.notes)
+            fclose(ao.notes);
+        if (!arc)
+            bl_config_print(app.cfg, stderr); /* the table it built; never shows a key */
+        if (notes)
+            fputs(notes, stderr);
+        free(notes);
+        if (arc) {
+            fprintf(stderr, "ballast serve: %s\n", err);
+            return 1;
+        }
+    } else if (bl_config_load(app.config_path, &app.cfg, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
@@ -262,7 +284,8 @@ int bl_cli_serve(int argc, char **argv)
 
     bl_log(BL_LOG_INFO, "ballast %s listening on %s:%d (%zu providers, %zu routes, config %s)",
            BL_VERSION_STRING, app.cfg->listen.host, bl_server_port(app.server),
-           app.cfg->n_providers, app.cfg->n_routes, app.config_path);
+           app.cfg->n_providers, app.cfg->n_routes,
+           app.zero_config ? "zero-config" : app.config_path);
     bl_log_attach(app.loop);
     uv_run(app.loop, UV_RUN_DEFAULT);
     bl_log_detach();

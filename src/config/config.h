@@ -144,6 +144,21 @@ const bl_route_cfg_t *bl_config_route(const bl_config_t *c, const char *model, s
 /* Provider by name; NULL when none. */
 const bl_provider_cfg_t *bl_config_provider(const bl_config_t *c, const char *name);
 
+/* Zero-config (`ballast serve` without a file): a config built from API keys
+ * in the environment and the GGUF files in the model store; the rules are at
+ * the top of auto.c. Reads a directory: call it off the event loop. */
+typedef struct {
+    char **env;             /* "NAME=value" strings, NULL-terminated; NULL = environ */
+    const char *models_dir; /* NULL = $BALLAST_MODELS, else ~/.local/share/ballast/models */
+    const char *demo_model; /* used when the store has none; NULL = models/stories260K.gguf
+                               found from the executable, "" = no demo */
+    FILE *notes;            /* what was found and skipped, for people; NULL = quiet */
+} bl_auto_opts_t;
+
+/* Same contract as bl_config_parse; BL_ENOENT when there is nothing to serve
+ * (no key, no model), with the message saying what to do. */
+int bl_config_auto(const bl_auto_opts_t *o, bl_config_t **out, char *err, size_t errlen);
+
 /* Enough room for any message bl_config_load writes. */
 #define BL_CONFIG_ERR_MAX 1024
 

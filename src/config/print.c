@@ -37,7 +37,10 @@ static void print_providers(const bl_config_t *c, FILE *f)
         fprintf(f, "  (none)\n");
     for (size_t i = 0; i < c->n_providers; i++) {
         const bl_provider_cfg_t *p = &c->providers[i];
-        fprintf(f, "  %s (line %u)\n", p->name, p->line);
+        if (p->line) /* 0: not from a file (zero-config) */
+            fprintf(f, "  %s (line %u)\n", p->name, p->line);
+        else
+            fprintf(f, "  %s\n", p->name);
         if (p->type == BL_PROVIDER_LOCAL) {
             const bl_local_cfg_t *l = &p->local;
             fprintf(f, "    type: local\n    model: %s%s\n", l->model_path,
@@ -78,7 +81,10 @@ static void print_routes(const bl_config_t *c, FILE *f)
         fprintf(f, "  %s", r->model);
         for (size_t j = 0; j < r->n_aliases; j++)
             fprintf(f, "%s%s", j ? ", " : " (aliases: ", r->aliases[j]);
-        fprintf(f, "%s (line %u)\n", r->n_aliases ? ")" : "", r->line);
+        fprintf(f, "%s", r->n_aliases ? ")" : "");
+        if (r->line)
+            fprintf(f, " (line %u)", r->line);
+        fputc('\n', f);
         for (size_t t = 0; t < r->n_tiers; t++) {
             const bl_tier_cfg_t *tier = &r->tiers[t];
             fprintf(f, "    tier %zu:", t + 1);
