@@ -1,6 +1,6 @@
 /*
- * Local providers: loading models off the loop, the slot workers, the queue,
- * and handing results back to the loop.
+ * Local providers: loading models off the loop, the queue, and handing
+ * results back to the loop (the scheduler that runs the slots is sched.c).
  */
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -104,8 +104,6 @@ done:
     atomic_store(&l->state, rc ? BL_LOCAL_FAILED : BL_LOCAL_READY);
 }
 
-static void *worker(void *arg);
-
 static void load_done(uv_work_t *w, int status)
 {
     bl_local_t *l = w->data;
@@ -115,11 +113,8 @@ static void load_done(uv_work_t *w, int status)
         atomic_store(&l->state, BL_LOCAL_FAILED);
     }
     if (bl_local_state(l) == BL_LOCAL_READY && !l->closing) {
-        for (unsigned i = 0; i < l->cfg.slots; i++) {
-            if (pthread_create(&l->slots[i].thread, NULL, worker, &l->slots[i]))
-                break;
-            l->n_threads++;
-        }
+        if (pthread_create(&l->sched, NULL, bl_local_scheduler, l) == 0)
+            l->n_threads = 1;
         if (l->n_threads == 0) {
             snprintf(l->err, sizeof l->err, "%s: could not start worker threads", l->cfg.model_path);
             atomic_store(&l->state, BL_LOCAL_FAILED);
@@ -130,147 +125,13 @@ static void load_done(uv_work_t *w, int status)
         bl_log(BL_LOG_INFO,
                "local provider %s ready: %s (%s, %s, %u layers), %u slots of %u tokens, chat "
                "template %s%s",
-               l->name, l->cfg.model_path, mi->arch, mi->file_type, mi->n_layer, l->n_threads,
+               l->name, l->cfg.model_path, mi->arch, mi->file_type, mi->n_layer, l->cfg.slots,
                bl_ctx_size(l->slots[0].ctx), bl_chat_template_name(l->model),
                bl_chat_template_known(l->model) ? "" : " (not recognised: using ChatML)");
     } else if (bl_local_state(l) == BL_LOCAL_FAILED) {
         bl_log(BL_LOG_ERROR, "local provider %s cannot serve: %s", l->name, l->err);
     }
     uv_async_send(&l->async); /* requests that queued while loading get their answer */
-}
-
-/* ---- the slot workers --------------------------------------------------- */
-
-static int on_text(void *ud, const char *text, size_t len)
-{
-    bl_local_req_t *r = ud;
-    bl_local_t *l = r->l;
-    pthread_mutex_lock(&l->mu);
-    int rc = bl_buf_append(&r->out, text, len);
-    pthread_mutex_unlock(&l->mu);
-    uv_async_send(&l->async);
-    return rc || atomic_load(&r->cancel);
-}
-
-static int tokenize(bl_local_t *l, const bl_local_req_t *r, bl_token_t **out, size_t *n)
-{
-    int rc = bl_tokenize(l->model, r->prompt, r->prompt_len, true, true, NULL, 0, n);
-    if (rc && rc != BL_ERANGE)
-        return rc;
-    *out = malloc((*n ? *n : 1) * sizeof **out);
-    if (!*out)
-        return BL_ENOMEM;
-    return bl_tokenize(l->model, r->prompt, r->prompt_len, true, true, *out, *n, n);
-}
-
-static void fail(bl_local_t *l, bl_local_req_t *r, int status, const char *type, const char *code)
-{
-    pthread_mutex_lock(&l->mu);
-    r->err_status = status;
-    r->err_type = type;
-    r->err_code = code;
-    pthread_mutex_unlock(&l->mu);
-}
-
-static void run(bl_local_t *l, bl_ctx_t *ctx, bl_local_req_t *r)
-{
-    bl_token_t *toks = NULL;
-    size_t n = 0;
-    int rc = tokenize(l, r, &toks, &n);
-    uint32_t size = bl_ctx_size(ctx);
-    if (rc) {
-        snprintf(r->err_msg, sizeof r->err_msg, "The prompt could not be tokenized: %s",
-                 bl_strerror(rc));
-        fail(l, r, 500, "server_error", "engine_error");
-        goto done;
-    }
-    /* A prompt that does not fit is the client's error (OpenAI's
-     * context_length_exceeded), never a silent truncation. */
-    if (n + 1 > size) {
-        snprintf(r->err_msg, sizeof r->err_msg,
-                 "This model's maximum context length is %u tokens. However, your messages "
-                 "resulted in %zu tokens. Please reduce the length of the messages.",
-                 size, n);
-        fail(l, r, 400, "invalid_request_error", "context_length_exceeded");
-        goto done;
-    }
-    /* Prefix reuse: what this slot's cache already holds of the prompt (the
-     * same system prompt, a chat's earlier turns) is not computed again. The
-     * last prompt token always runs, for its logits. */
-    size_t have = 0, k = 0;
-    const bl_token_t *cached = bl_ctx_tokens(ctx, &have);
-    while (k < have && k < n && cached[k] == toks[k])
-        k++;
-    if (k == n)
-        k = n - 1;
-    bl_ctx_truncate(ctx, k);
-    r->n_cached = k;
-    if ((rc = bl_ctx_feed(ctx, toks + k, n - k, &r->cancel))) {
-        if (rc != BL_ECANCELED) {
-            snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
-            fail(l, r, 500, "server_error", "engine_error");
-        }
-        bl_ctx_truncate(ctx, 0); /* a half-fed prompt is no prefix to reuse */
-        goto done;
-    }
-    int32_t room = (int32_t)(size - n);
-    int32_t max = r->max_tokens > 0 ? r->max_tokens : room;
-    if (max > (int32_t)l->cfg.max_tokens)
-        max = (int32_t)l->cfg.max_tokens; /* degraded mode keeps answers short */
-    if (max > room)
-        max = room;
-    r->gp.max_tokens = max;
-    r->gp.on_text = on_text;
-    r->gp.ud = r;
-    r->gp.cancel = &r->cancel;
-    bl_generate_result_t res;
-    rc = bl_generate(ctx, "", 0, &r->gp, &res); /* continues from the prompt just fed */
-    pthread_mutex_lock(&l->mu);
-    r->n_prompt = n;
-    r->n_generated = res.n_generated;
-    r->finish = res.finish;
-    if (rc && !atomic_load(&r->cancel)) {
-        r->err_status = 500;
-        r->err_type = "server_error";
-        r->err_code = "engine_error";
-        snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
-    }
-    pthread_mutex_unlock(&l->mu);
-done:
-    free(toks);
-}
-
-static void *worker(void *arg)
-{
-    bl_slot_t *slot = arg;
-    bl_local_t *l = slot->l;
-    for (;;) {
-        pthread_mutex_lock(&l->mu);
-        while (!l->quit && !l->q_head)
-            pthread_cond_wait(&l->cv, &l->mu);
-        if (l->quit) {
-            pthread_mutex_unlock(&l->mu);
-            return NULL;
-        }
-        bl_local_req_t *r = l->q_head;
-        l->q_head = r->q_next;
-        if (!l->q_head)
-            l->q_tail = NULL;
-        l->q_len--;
-        l->n_busy++;
-        r->running = true;
-        pthread_mutex_unlock(&l->mu);
-
-        if (!atomic_load(&r->cancel))
-            run(l, slot->ctx, r);
-
-        pthread_mutex_lock(&l->mu);
-        r->running = false;
-        r->done = true;
-        l->n_busy--;
-        pthread_mutex_unlock(&l->mu);
-        uv_async_send(&l->async);
-    }
 }
 
 /* ---- the loop side -------------------------------------------------------- */
@@ -371,7 +232,7 @@ int bl_local_start(bl_local_t *l, const char *path, const char *body, size_t len
         /* Parsing and rendering the template are string work: fine on the loop. */
         if (bl_local_parse(l, r, path, body, len) == BL_OK) {
             pthread_mutex_lock(&l->mu);
-            if (l->q_len >= l->cfg.max_queue + (l->n_threads - l->n_busy)) {
+            if (l->q_len + l->n_busy >= l->cfg.max_queue + l->cfg.slots) {
                 /* every slot busy and the queue full: let the router move on */
                 r->err_status = 503;
                 r->err_type = "server_error";
@@ -417,11 +278,11 @@ void bl_local_cancel(bl_local_req_t *r)
 {
     bl_local_t *l = r->l;
     r->abandoned = true;
-    atomic_store(&r->cancel, true); /* the worker stops at its next token */
+    atomic_store(&r->cancel, true); /* the scheduler drops it at its next step */
     pthread_mutex_lock(&l->mu);
     bool free_now = false;
     if (!r->running && !r->done) {
-        /* still queued: take it out, no worker will see it */
+        /* still queued: take it out, the scheduler will not see it */
         bl_local_req_t **pp = &l->q_head, *prev = NULL;
         while (*pp && *pp != r) {
             prev = *pp;
@@ -442,7 +303,7 @@ void bl_local_cancel(bl_local_req_t *r)
     pthread_mutex_unlock(&l->mu);
     if (free_now)
         req_free(r);
-    /* otherwise on_async frees it when the worker lets go */
+    /* otherwise on_async frees it when the scheduler lets go */
 }
 
 /* ---- instances and the set -------------------------------------------------- */
@@ -491,8 +352,8 @@ static void maybe_finish_close(bl_local_t *l)
     if (!idle)
         return;
     pthread_cond_broadcast(&l->cv);
-    for (unsigned i = 0; i < l->n_threads; i++)
-        pthread_join(l->slots[i].thread, NULL); /* they are idle: this returns at once */
+    if (l->n_threads)
+        pthread_join(l->sched, NULL); /* it is idle: this returns at once */
     l->n_threads = 0;
     uv_close((uv_handle_t *)&l->async, instance_closed);
 }
@@ -610,7 +471,7 @@ void bl_locals_close(bl_locals_t *ls, void (*done)(void *), void *ud)
             r->abandoned = true;
             atomic_store(&r->cancel, true);
             if (!r->running)
-                r->done = true; /* queued: no worker will take it now */
+                r->done = true; /* queued: the scheduler will not take it now */
         }
         l->q_head = l->q_tail = NULL;
         l->q_len = 0;

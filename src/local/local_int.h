@@ -45,10 +45,14 @@ struct bl_local_req {
     struct bl_local_req *prev, *next;    /* every live request */
 };
 
+/* A slot is one sequence the scheduler can run: its context (KV cache,
+ * which outlives requests so a later prompt can reuse its prefix) and the
+ * request it is generating for, if any. */
 typedef struct {
     struct bl_local *l;
     bl_ctx_t *ctx;
-    pthread_t thread;
+    bl_local_req_t *r;
+    bl_gen_t *gen;
 } bl_slot_t;
 
 struct bl_local {
@@ -67,8 +71,9 @@ struct bl_local {
     bl_local_req_t *q_head, *q_tail;
     unsigned q_len;
     bl_local_req_t *live;
-    unsigned n_threads;       /* slot workers running */
-    unsigned n_busy;          /* of them, generating now */
+    pthread_t sched;          /* the scheduler thread (sched.c) */
+    unsigned n_threads;       /* 1 while it runs */
+    unsigned n_busy;          /* requests taken from the queue and not yet done */
     bool quit;
     bool loading;             /* the load work is queued or running */
     bool retired;             /* no longer in the config: close when idle */
@@ -84,6 +89,9 @@ struct bl_locals {
     void *done_ud;
     bool closing;
 };
+
+/* sched.c: decodes every active slot as one batch per step */
+void *bl_local_scheduler(void *arg);
 
 /* wire.c: the OpenAI side of a local request */
 int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const char *body,

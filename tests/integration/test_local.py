@@ -243,6 +243,67 @@ def test_midstream_failover_into_local_continues_exactly():
         cloud.stop()
 
 
+def test_concurrent_requests_decode_as_one_batch_exactly():
+    import threading
+    prompts = ["Once upon a time", "The little dog", "Lily and Tom went to the park",
+               "One day, a big bird"]
+    b = Ballast(config().replace("    slots: 2\n", "    slots: 4\n"))
+    try:
+        wait_ready(b)
+
+        def ask(p):
+            st, _, data = b.request("POST", "/v1/completions", {
+                "model": "gpt-4o-mini", "prompt": p, "max_tokens": 48, "temperature": 0})
+            assert st == 200, data
+            return json.loads(data)["choices"][0]["text"]
+
+        alone = [ask(p) for p in prompts]
+        for _ in range(3):
+            together = [None] * len(prompts)
+            threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, ask(prompts[i])))
+                       for i in range(len(prompts))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert together == alone, (together, alone)
+    finally:
+        b.stop()
+
+
+def test_full_queue_answers_503_with_retry_after():
+    cfg = config().replace("    slots: 2\n", "    slots: 1\n    max_queue: 0\n    max_tokens: 4000\n")
+    b = Ballast("retry: {max_attempts: 1}\n" + cfg)
+    try:
+        wait_ready(b)
+        import socket
+        s = socket.create_connection(("127.0.0.1", b.port))
+        body = json.dumps({"model": "gpt-4o-mini", "prompt": "Once upon a time", "stream": True,
+                           "max_tokens": 4000, "temperature": 1, "seed": 1})
+        s.sendall(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %d\r\n\r\n%s" % (len(body), body)).encode())
+        s.recv(200)  # the one slot is busy streaming
+        st, h, data = b.request("POST", "/v1/completions",
+                                {"model": "gpt-4o-mini", "prompt": "hi", "max_tokens": 4})
+        s.close()
+        assert st == 503, (st, data)
+        err = json.loads(data)["error"]
+        assert err["attempts"] == [{"target": "local/stories260k", "outcome": "http_5xx",
+                                    "status": 503}], err
+        assert int(h["retry-after"]) >= 1
+        # and once the slot is free again it serves (the closed client freed it)
+        end = time.time() + 10
+        while time.time() < end:
+            st, _, _ = b.request("POST", "/v1/completions",
+                                 {"model": "gpt-4o-mini", "prompt": "hi", "max_tokens": 4})
+            if st == 200:
+                break
+            time.sleep(0.05)
+        assert st == 200
+    finally:
+        b.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_greedy_equals_run_and_llamacpp,
@@ -251,4 +312,6 @@ if __name__ == "__main__":
         test_tampered_or_missing_model_never_serves_and_clouds_keep_going,
         test_prompt_prefix_is_reused_without_changing_answers,
         test_midstream_failover_into_local_continues_exactly,
+        test_concurrent_requests_decode_as_one_batch_exactly,
+        test_full_queue_answers_503_with_retry_after,
     ])
