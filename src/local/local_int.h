@@ -14,6 +14,10 @@ struct bl_local_req {
     bl_upstream_cb_t cb;
     /* the request, fixed once queued */
     bool chat, stream, include_usage;
+    bool embed;               /* /embeddings: inputs instead of a prompt */
+    bool embed_base64;        /* encoding_format "base64" (the openai SDK's default) */
+    char **inputs;
+    size_t n_inputs;
     char *prompt;
     size_t prompt_len;
     bl_generate_params_t gp;

@@ -12,6 +12,8 @@
  * Text leaves through on_text (under the instance lock) and a uv_async_send;
  * the loop formats and delivers it (wire.c).
  */
+#include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,81 @@ static size_t common_prefix(bl_ctx_t *ctx, const bl_token_t *toks, size_t n)
     while (k < have && k < n && cached[k] == toks[k])
         k++;
     return k;
+}
+
+/* Embeddings: each input through bl_embed on a free slot's context (which
+ * loses its cached prefix), written as OpenAI's list of embedding objects. */
+static void embed(bl_local_t *l, bl_local_req_t *r)
+{
+    bl_slot_t *s = NULL;
+    for (unsigned i = 0; i < l->cfg.slots && !s; i++)
+        if (!l->slots[i].r)
+            s = &l->slots[i];
+    size_t dim = bl_model_info(l->model)->n_embd, total = 0;
+    float *v = malloc(dim * sizeof *v);
+    bl_buf_t body = {0};
+    int rc = v ? BL_OK : BL_ENOMEM;
+    bl_buf_append_str(&body, "{\"object\":\"list\",\"data\":[");
+    for (size_t i = 0; !rc && i < r->n_inputs; i++) {
+        size_t nt = 0;
+        if (atomic_load(&r->cancel)) {
+            rc = BL_ECANCELED;
+            break;
+        }
+        rc = bl_embed(s->ctx, r->inputs[i], strlen(r->inputs[i]), v, dim, &nt);
+        if (rc == BL_ECONTEXT) {
+            snprintf(r->err_msg, sizeof r->err_msg,
+                     "This model's maximum context length is %u tokens; input %zu is longer.",
+                     bl_ctx_size(s->ctx), i);
+            fail(l, r, 400, "invalid_request_error", "context_length_exceeded");
+            break;
+        }
+        if (rc)
+            break;
+        total += nt;
+        bl_buf_printf(&body, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "",
+                      i);
+        if (r->embed_base64) {
+            /* OpenAI's base64 form: the little-endian float32s, base64-encoded */
+            unsigned char *enc = malloc(4 * ((dim * 4 + 2) / 3) + 1);
+            if (!enc) {
+                rc = BL_ENOMEM;
+                break;
+            }
+            int n = EVP_EncodeBlock(enc, (const unsigned char *)v, (int)(dim * sizeof *v));
+            bl_buf_append(&body, "\"", 1);
+            bl_buf_append(&body, enc, (size_t)n);
+            bl_buf_append(&body, "\"", 1);
+            free(enc);
+        } else {
+            bl_buf_append(&body, "[", 1);
+            for (size_t k = 0; k < dim; k++)
+                bl_buf_printf(&body, "%s%.9g", k ? "," : "", (double)v[k]);
+            bl_buf_append(&body, "]", 1);
+        }
+        bl_buf_append(&body, "}", 1);
+    }
+    if (rc && !r->err_status && rc != BL_ECANCELED) {
+        snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
+        fail(l, r, 500, "server_error", "engine_error");
+    }
+    if (!rc) {
+        bl_buf_append_str(&body, "],\"model\":");
+        json_t *m = json_string(r->model);
+        char *ms = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+        bl_buf_append_str(&body, ms ? ms : "\"\"");
+        free(ms);
+        json_decref(m);
+        bl_buf_printf(&body, ",\"usage\":{\"prompt_tokens\":%zu,\"total_tokens\":%zu}}", total,
+                      total);
+        pthread_mutex_lock(&l->mu);
+        bl_buf_append(&r->out, body.data, body.len);
+        r->n_prompt = total;
+        pthread_mutex_unlock(&l->mu);
+    }
+    bl_buf_free(&body);
+    free(v);
+    finish(l, NULL, r);
 }
 
 /* Put a request from the queue into the best free slot and prefill it.
@@ -186,6 +263,8 @@ void *bl_local_scheduler(void *arg)
             /* after finish() the loop may free r at once: don't touch it again */
             if (atomic_load(&r->cancel))
                 finish(l, NULL, r); /* cancelled while waiting */
+            else if (r->embed)
+                embed(l, r);
             else if (admit(l, r))
                 active++;
             pthread_mutex_lock(&l->mu);

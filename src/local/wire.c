@@ -136,6 +136,39 @@ static bool get_number(json_t *root, const char *key, double lo, double hi, doub
     return true;
 }
 
+/* /embeddings: input is a string or an array of strings (token-id arrays
+ * would need this model's tokenizer on the client side: refused). */
+static int parse_embed(bl_local_req_t *r, json_t *root)
+{
+    json_t *in = json_object_get(root, "input");
+    json_t *fmt = json_object_get(root, "encoding_format");
+    if (fmt && !json_is_null(fmt)) {
+        const char *f = json_is_string(fmt) ? json_string_value(fmt) : "";
+        if (strcmp(f, "float") && strcmp(f, "base64"))
+            return bad(r, 400, "invalid_value", "%s", "'encoding_format' must be float or base64.");
+        r->embed_base64 = !strcmp(f, "base64");
+    }
+    if (json_object_get(root, "dimensions") && !json_is_null(json_object_get(root, "dimensions")))
+        return bad(r, 400, "unsupported_parameter", "%s",
+                   "'dimensions' is not supported by the local model.");
+    size_t n = json_is_string(in) ? 1 : json_is_array(in) ? json_array_size(in) : 0;
+    if (n == 0 || n > 2048)
+        return bad(r, 400, "invalid_value", "%s",
+                   "'input' must be a string or an array of 1 to 2048 strings.");
+    r->inputs = calloc(n, sizeof *r->inputs);
+    if (!r->inputs)
+        return BL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_is_string(in) ? in : json_array_get(in, i);
+        if (!json_is_string(v))
+            return bad(r, 400, "invalid_value", "%s",
+                       "The local model embeds text: 'input' must hold strings.");
+        if (!(r->inputs[r->n_inputs++] = strdup(json_string_value(v))))
+            return BL_ENOMEM;
+    }
+    return BL_OK;
+}
+
 /* Fields that would change what the answer means are refused, as OpenAI
  * refuses what a model cannot do; the rest of OpenAI's fields (user,
  * metadata, store, logit_bias...) are ignored as a model without them would. */
@@ -149,12 +182,17 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
         goto done;
     }
     r->chat = !strcmp(path, "/chat/completions");
-    if (!r->chat && strcmp(path, "/completions")) {
-        rc = bad(r, 400, "unsupported_endpoint", "The local model does not serve %.60s yet.", path);
-        goto done;
-    }
+    r->embed = !strcmp(path, "/embeddings");
     json_t *model = json_object_get(root, "model");
     snprintf(r->model, sizeof r->model, "%s", json_is_string(model) ? json_string_value(model) : "");
+    if (r->embed) {
+        rc = parse_embed(r, root);
+        goto done;
+    }
+    if (!r->chat && strcmp(path, "/completions")) {
+        rc = bad(r, 400, "unsupported_endpoint", "The local model does not serve %.60s.", path);
+        goto done;
+    }
     json_t *v;
     if ((v = json_object_get(root, "n")) && !json_is_null(v) &&
         (!json_is_integer(v) || json_integer_value(v) != 1)) {
@@ -244,6 +282,9 @@ done:
 
 void bl_local_free_req_fields(bl_local_req_t *r)
 {
+    for (size_t i = 0; i < r->n_inputs; i++)
+        free(r->inputs[i]);
+    free(r->inputs);
     free(r->prompt);
     for (size_t i = 0; i < r->n_stops; i++)
         free(r->stops[i]);
@@ -348,6 +389,18 @@ void bl_local_deliver(bl_local_req_t *r, const char *text, size_t len, bool done
         json_str(w, r->err_msg, strlen(r->err_msg));
         bl_buf_printf(w, ",\"type\":\"%s\",\"param\":null,\"code\":\"%s\"}}", r->err_type,
                       r->err_code);
+        if (send_body(r, w))
+            r->cb.on_done(r->cb.ud, BL_UP_OK, NULL);
+        return;
+    }
+    if (r->embed) {
+        bl_buf_append(&r->text, text, len); /* the scheduler wrote the whole JSON body */
+        if (!done)
+            return;
+        send_headers(r, 200, "application/json", NULL);
+        if (r->abandoned)
+            return;
+        bl_buf_append(w, r->text.data ? r->text.data : "", r->text.len);
         if (send_body(r, w))
             r->cb.on_done(r->cb.ud, BL_UP_OK, NULL);
         return;

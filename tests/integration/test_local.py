@@ -304,6 +304,36 @@ def test_full_queue_answers_503_with_retry_after():
         b.stop()
 
 
+def test_embeddings_from_the_local_model():
+    import base64
+    import math
+    import struct
+    b = Ballast(config())
+    try:
+        wait_ready(b)
+        st, h, data = b.request("POST", "/v1/embeddings", {"model": "gpt-4o-mini",
+                                                            "input": ["a cat", "a dog", "a cat"]})
+        assert st == 200 and h["x-ballast-backend"] == "local/stories260k", data
+        d = json.loads(data)
+        assert d["object"] == "list" and [e["index"] for e in d["data"]] == [0, 1, 2]
+        vecs = [e["embedding"] for e in d["data"]]
+        assert len(vecs[0]) == 64  # stories260K's n_embd
+        for v in vecs:
+            assert abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-5  # normalized
+        assert vecs[0] == vecs[2] and vecs[0] != vecs[1]
+        assert d["usage"]["prompt_tokens"] > 0
+        # base64, the openai SDK's default: the same floats, little-endian float32
+        st, _, data = b.request("POST", "/v1/embeddings", {"model": "gpt-4o-mini", "input": "a cat",
+                                                            "encoding_format": "base64"})
+        raw = base64.b64decode(json.loads(data)["data"][0]["embedding"])
+        got = struct.unpack("<64f", raw)
+        assert all(abs(a - b_) < 1e-6 for a, b_ in zip(got, vecs[0]))
+        st, _, data = b.request("POST", "/v1/embeddings", {"model": "gpt-4o-mini", "input": [[1, 2]]})
+        assert st == 400, data
+    finally:
+        b.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_greedy_equals_run_and_llamacpp,
@@ -314,4 +344,5 @@ if __name__ == "__main__":
         test_midstream_failover_into_local_continues_exactly,
         test_concurrent_requests_decode_as_one_batch_exactly,
         test_full_queue_answers_503_with_retry_after,
+        test_embeddings_from_the_local_model,
     ])
