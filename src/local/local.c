@@ -69,6 +69,8 @@ done:
     return rc;
 }
 
+static void maybe_finish_close(bl_local_t *l);
+
 static void load_work(uv_work_t *w)
 {
     bl_local_t *l = w->data;
@@ -131,6 +133,23 @@ static void load_done(uv_work_t *w, int status)
     } else if (bl_local_state(l) == BL_LOCAL_FAILED) {
         bl_log(BL_LOG_ERROR, "local provider %s cannot serve: %s", l->name, l->err);
     }
+    /* A reload that changed this provider's model or settings: the old
+     * instance served meanwhile; now the new one takes over, and the old one
+     * closes once its requests end. If the new one failed, the old one keeps
+     * serving. */
+    for (bl_local_t *o = l->set->list, *next; o; o = next) {
+        next = o->next;
+        if (o == l || !o->standby || strcmp(o->name, l->name))
+            continue;
+        if (bl_local_state(l) == BL_LOCAL_READY) {
+            o->standby = false;
+            bl_log(BL_LOG_INFO, "local provider %s: %s replaces %s", l->name, l->cfg.model_path,
+                   o->cfg.model_path);
+            maybe_finish_close(o);
+        } else {
+            bl_log(BL_LOG_WARN, "local provider %s: keeps serving %s", o->name, o->cfg.model_path);
+        }
+    }
     uv_async_send(&l->async); /* requests that queued while loading get their answer */
 }
 
@@ -153,7 +172,6 @@ static void req_free(bl_local_req_t *r)
     free(r);
 }
 
-static void maybe_finish_close(bl_local_t *l);
 
 /* Hand each request's new text (and its end) to its caller. One request at
  * a time, outside the lock: a callback may cancel any request. */
@@ -344,6 +362,8 @@ static void maybe_finish_close(bl_local_t *l)
 {
     if (!(l->retired || l->closing) || l->loading || uv_is_closing((uv_handle_t *)&l->async))
         return;
+    if (l->standby && !l->closing)
+        return; /* still the one serving its name */
     pthread_mutex_lock(&l->mu);
     bool idle = !l->live;
     if (idle)
@@ -424,21 +444,35 @@ void bl_locals_sync(bl_locals_t *ls, const bl_config_t *cfg)
     }
     for (bl_local_t *l = ls->list, *next; l; l = next) {
         next = l->next;
-        if (l->retired) {
-            bl_log(BL_LOG_INFO, "local provider %s (%s) retired; it closes when its requests end",
-                   l->name, l->cfg.model_path);
-            maybe_finish_close(l);
-        }
+        if (!l->retired || l->standby)
+            continue;
+        /* replaced (same name, new file or settings): serve until the new one is ready */
+        for (size_t i = 0; i < cfg->n_providers; i++)
+            if (cfg->providers[i].type == BL_PROVIDER_LOCAL &&
+                !strcmp(cfg->providers[i].name, l->name) && bl_local_state(l) == BL_LOCAL_READY)
+                l->standby = true;
+        bl_log(BL_LOG_INFO, "local provider %s (%s) retired; %s", l->name, l->cfg.model_path,
+               l->standby ? "it serves until its replacement is ready"
+                          : "it closes when its requests end");
+        maybe_finish_close(l);
     }
 }
 
 bl_local_t *bl_locals_find(bl_locals_t *ls, const bl_provider_cfg_t *p)
 {
-    for (bl_local_t *l = ls->list; l; l = l->next)
+    bl_local_t *current = NULL;
+    for (bl_local_t *l = ls->list; l && !current; l = l->next)
         if (!l->retired && !l->closing && !strcmp(l->name, p->name) &&
             same_settings(&l->cfg, &p->local))
+            current = l;
+    if (current && bl_local_state(current) == BL_LOCAL_READY)
+        return current;
+    /* while a reloaded model loads, its predecessor answers */
+    for (bl_local_t *l = ls->list; l; l = l->next)
+        if (l->standby && !l->closing && !strcmp(l->name, p->name) &&
+            bl_local_state(l) == BL_LOCAL_READY)
             return l;
-    return NULL;
+    return current;
 }
 
 void bl_locals_export(bl_locals_t *ls)

@@ -81,6 +81,7 @@ struct bl_local {
     bool quit;
     bool loading;             /* the load work is queued or running */
     bool retired;             /* no longer in the config: close when idle */
+    bool standby;             /* retired, but serves until its replacement is ready */
     bool closing;
     struct bl_local *next;
 };

@@ -334,6 +334,46 @@ def test_embeddings_from_the_local_model():
         b.stop()
 
 
+def test_sighup_swaps_the_local_model_without_dropping_requests():
+    import signal
+    import threading
+    b = Ballast(config())
+    failures, count, done = [], [0], threading.Event()
+    try:
+        wait_ready(b)
+
+        def load(stream):
+            while not done.is_set():
+                try:
+                    st, h, data = b.request("POST", "/v1/completions", {
+                        "model": "gpt-4o-mini", "prompt": "Once upon a time", "max_tokens": 24,
+                        "temperature": 0, "stream": stream})
+                    if st != 200 or h.get("x-ballast-backend") != "local/stories260k":
+                        failures.append((st, data[:200]))
+                    count[0] += 1
+                except Exception as e:  # noqa: BLE001 - any error is a dropped request
+                    failures.append(repr(e))
+
+        threads = [threading.Thread(target=load, args=(s,)) for s in (False, True, False)]
+        for t in threads:
+            t.start()
+        for i in range(6):
+            time.sleep(0.15)
+            # new settings each time: a new instance loads while the old one serves
+            b.write_config(config(local_extra="    max_tokens: %d\n" % (500 + i)))
+            b.signal(signal.SIGHUP)
+        time.sleep(0.3)
+        done.set()
+        for t in threads:
+            t.join()
+        assert not failures, failures[:5]
+        assert count[0] > 20, count
+        assert b.log_text().count("replaces") >= 5, b.log_text()[-3000:]
+    finally:
+        done.set()
+        b.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_greedy_equals_run_and_llamacpp,
@@ -345,4 +385,5 @@ if __name__ == "__main__":
         test_concurrent_requests_decode_as_one_batch_exactly,
         test_full_queue_answers_503_with_retry_after,
         test_embeddings_from_the_local_model,
+        test_sighup_swaps_the_local_model_without_dropping_requests,
     ])
