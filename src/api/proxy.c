@@ -27,10 +27,76 @@ typedef struct {
     uint64_t body_len;
 } proxy_ctx_t;
 
+/* snprintf(dst, cap, "%.*s", n, src) without the printf machinery (hot path). */
+static void copy_str(char *dst, size_t cap, const char *src, size_t n)
+{
+    n = src ? BL_MIN(n, cap - 1) : 0;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* "%llu" into out (24 bytes). */
+static void fmt_u64(char out[24], unsigned long long v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    memcpy(out, tmp + i, sizeof tmp - i);
+    out[sizeof tmp - i] = '\0';
+}
+
 static void ctx_free(proxy_ctx_t *x)
 {
     x->api->inflight--;
     free(x);
+}
+
+/* The log line's fields, appended without printf: formatting (floats
+ * especially) was the largest user-space cost of a proxied request after
+ * curl. Output is what bl_log_kv_* would write. */
+static void put_key(bl_buf_t *b, const char *key)
+{
+    bl_buf_append(b, ",\"", 2);
+    bl_buf_append_str(b, key);
+    bl_buf_append(b, "\":", 2);
+}
+
+static void put_i64(bl_buf_t *b, long long v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[--i] = '-';
+    bl_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+/* "%.3f" for the millisecond figures (non-negative, far below 2^53 us). */
+static void put_ms(bl_buf_t *b, double ms)
+{
+    if (!(ms >= 0 && ms < 9e12)) {
+        bl_buf_printf(b, "%.3f", ms); /* never on the hot path */
+        return;
+    }
+    unsigned long long us = (unsigned long long)(ms * 1000.0 + 0.5);
+    put_i64(b, (long long)(us / 1000));
+    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                    (char)('0' + us % 10)};
+    bl_buf_append(b, frac, 4);
+}
+
+static void put_str(bl_buf_t *b, const char *key, const char *val)
+{
+    put_key(b, key);
+    bl_json_escape(b, val, strlen(val));
 }
 
 static void log_line(proxy_ctx_t *x, const bl_call_report_t *rep, const char *note)
@@ -42,43 +108,58 @@ static void log_line(proxy_ctx_t *x, const bl_call_report_t *rep, const char *no
     bl_buf_t *b = bl_log_begin(x->status >= 500 ? BL_LOG_WARN : BL_LOG_INFO, "request");
     if (!b)
         return;
-    bl_log_kv_str(b, "request_id", x->request_id);
-    bl_log_kv_str(b, "path", x->path);
-    bl_log_kv_str(b, "route", x->route);
-    bl_log_kv_int(b, "status", x->status);
-    bl_log_kv_raw(b, "stream", x->stream ? "true" : "false", x->stream ? 4 : 5);
+    put_str(b, "request_id", x->request_id);
+    put_str(b, "path", x->path);
+    put_str(b, "route", x->route);
+    put_key(b, "status");
+    put_i64(b, x->status);
+    put_key(b, "stream");
+    bl_buf_append_str(b, x->stream ? "true" : "false");
     bl_buf_append_str(b, ",\"attempts\":[");
     for (unsigned i = 0; rep && i < rep->n_attempts; i++) {
         const bl_attempt_t *at = &rep->attempts[i];
         bl_buf_append_str(b, i ? ",{\"target\":" : "{\"target\":");
         bl_json_escape(b, at->target, strlen(at->target));
-        bl_buf_printf(b, ",\"tier\":%u,\"outcome\":\"%s\",\"ms\":%.3f", at->tier,
-                      bl_attempt_outcome_name(at->outcome), at->ms);
-        if (at->http_status)
-            bl_buf_printf(b, ",\"status\":%d", at->http_status);
-        if (at->detail[0]) {
-            bl_buf_append_str(b, ",\"detail\":");
-            bl_json_escape(b, at->detail, strlen(at->detail));
+        put_key(b, "tier");
+        put_i64(b, at->tier);
+        put_key(b, "outcome");
+        bl_buf_append(b, "\"", 1);
+        bl_buf_append_str(b, bl_attempt_outcome_name(at->outcome));
+        bl_buf_append(b, "\"", 1);
+        put_key(b, "ms");
+        put_ms(b, at->ms);
+        if (at->http_status) {
+            put_key(b, "status");
+            put_i64(b, at->http_status);
         }
+        if (at->detail[0])
+            put_str(b, "detail", at->detail);
         bl_buf_append(b, "}", 1);
     }
     bl_buf_append(b, "]", 1);
     if (x->backend[0])
-        bl_log_kv_str(b, "backend", x->backend);
-    if (x->ttfb_ms >= 0)
-        bl_log_kv_ms(b, "ttfb_ms", x->ttfb_ms);
-    bl_log_kv_ms(b, "total_ms", total_ms);
-    if (rep && rep->usage_total >= 0)
-        bl_buf_printf(b,
-                      ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                      "\"total_tokens\":%lld}",
-                      rep->usage_prompt, rep->usage_completion, rep->usage_total);
+        put_str(b, "backend", x->backend);
+    if (x->ttfb_ms >= 0) {
+        put_key(b, "ttfb_ms");
+        put_ms(b, x->ttfb_ms);
+    }
+    put_key(b, "total_ms");
+    put_ms(b, total_ms);
+    if (rep && rep->usage_total >= 0) {
+        bl_buf_append_str(b, ",\"usage\":{\"prompt_tokens\":");
+        put_i64(b, rep->usage_prompt);
+        bl_buf_append_str(b, ",\"completion_tokens\":");
+        put_i64(b, rep->usage_completion);
+        bl_buf_append_str(b, ",\"total_tokens\":");
+        put_i64(b, rep->usage_total);
+        bl_buf_append(b, "}", 1);
+    }
     if (rep && rep->stream_cut)
         bl_log_kv_raw(b, "stream_cut", "true", 4);
     if (rep && rep->midstream_failovers)
         bl_log_kv_int(b, "midstream_failovers", rep->midstream_failovers);
     if (note)
-        bl_log_kv_str(b, "note", note);
+        put_str(b, "note", note);
     bl_log_end(b);
 }
 
@@ -103,9 +184,9 @@ static void on_response(void *ud, const bl_call_response_t *r)
         return;
     x->status = r->status;
     x->ttfb_ms = (double)(bl_now_ns() - x->start_ns) / 1e6;
-    snprintf(x->backend, sizeof x->backend, "%s", r->backend);
-    char attempts[16];
-    snprintf(attempts, sizeof attempts, "%u", r->attempts);
+    copy_str(x->backend, sizeof x->backend, r->backend, strlen(r->backend));
+    char attempts[24];
+    fmt_u64(attempts, r->attempts);
     bl_http_header_t h[8];
     size_t n = 0;
     const char *ct = r->content_type ? r->content_type
@@ -248,10 +329,10 @@ void bl_api_proxy(bl_api_t *a, bl_http_req_t *req, const char *upstream_path, co
     x->ttfb_ms = -1;
     x->stream = m[1].kind == BL_JSON_TRUE;
     x->body_len = len;
-    snprintf(x->request_id, sizeof x->request_id, "%s", rid);
-    snprintf(x->route, sizeof x->route, "%s", route->model);
+    copy_str(x->request_id, sizeof x->request_id, rid, strlen(rid));
+    copy_str(x->route, sizeof x->route, route->model, strlen(route->model));
     bl_str_t path = bl_http_req_path(req);
-    snprintf(x->path, sizeof x->path, "%.*s", (int)BL_MIN(path.n, 63), path.p);
+    copy_str(x->path, sizeof x->path, path.p, path.n);
     bl_http_req_set_abort(req, on_client_abort, x);
 
     bl_call_req_t creq = {

@@ -88,11 +88,10 @@ static void attempt_free(bl_attempt_run_t *a)
         bl_local_cancel(a->lreq);
     bl_buf_free(&a->body);
     free(a->req_body);
-    free(a->url);
-    for (size_t i = 0; i < a->n_hdr; i++) {
+    if (a->url) {
         /* The Authorization line holds a secret; don't leave it in freed memory. */
-        explicit_bzero(a->hdr_lines[i], strlen(a->hdr_lines[i]));
-        free(a->hdr_lines[i]);
+        explicit_bzero(a->url, a->url_cap);
+        free(a->url);
     }
     free(a);
 }
@@ -189,6 +188,27 @@ static void extract_usage(bl_call_t *c, json_t *root)
         c->rep.usage_total = json_integer_value(t);
 }
 
+/* extract_usage on a "usage" object's text (a span the scanner found). */
+static void extract_usage_span(bl_call_t *c, const char *p, size_t n)
+{
+    long long v[3];
+    bool have[3];
+    if (!bl_sse_usage_read(p, n, v, have)) {
+        /* the scanner's reading; a jansson tree only for odd texts */
+        if (have[0])
+            c->rep.usage_prompt = v[0];
+        if (have[1])
+            c->rep.usage_completion = v[1];
+        if (have[2])
+            c->rep.usage_total = v[2];
+        return;
+    }
+    json_t *u = json_loadb(p, n, 0, NULL);
+    json_t *wrap = json_pack("{s:o}", "usage", u);
+    extract_usage(c, wrap);
+    json_decref(wrap);
+}
+
 /* Cancel every attempt but the winner; they are not the targets' fault. */
 static void cancel_losers(bl_call_t *c, bl_attempt_run_t *winner)
 {
@@ -251,12 +271,8 @@ static void complete_json(bl_call_t *c, bl_attempt_run_t *a)
         attempt_failed(a, BL_ATTEMPT_MALFORMED, "response is not a JSON object");
         return;
     }
-    if (m[0].kind == BL_JSON_OBJECT) {
-        json_t *u = json_loadb(body + m[0].off, m[0].len, 0, NULL);
-        json_t *wrap = json_pack("{s:o}", "usage", u);
-        extract_usage(c, wrap);
-        json_decref(wrap);
-    }
+    if (m[0].kind == BL_JSON_OBJECT)
+        extract_usage_span(c, body + m[0].off, m[0].len);
     a->ttfb_ms = ms_since(a->start_ns);
     const char *tv[] = {target_label(a)};
     bl_metric_observe(c->r->m_ttfb, a->ttfb_ms / 1000.0, tv);
@@ -266,6 +282,30 @@ static void complete_json(bl_call_t *c, bl_attempt_run_t *a)
     record_end(c, a, BL_ATTEMPT_OK, NULL);
     attempt_succeeded_health(c, a);
     finish(c);
+}
+
+/* Read one committed event for usage and for the answer text so far. The
+ * scanner does it without a tree; jansson only parses the first event's
+ * id/created/model (kept as JSON values for rewriting a continuation), a
+ * "usage" object with odd text, and whatever the scanner leaves to it. */
+static void note_event(bl_call_t *c, const char *data, size_t n)
+{
+    if (n == 6 && !memcmp(data, "[DONE]", 6))
+        return; /* not JSON: nothing to read */
+    bl_sse_chunk_t ck;
+    if (!bl_sse_chunk_read(data, n, &ck) &&
+        (c->resume.first_seen || !bl_resume_note_first(c, data, n))) {
+        if (ck.usage.kind == BL_JSON_OBJECT)
+            extract_usage_span(c, data + ck.usage.off, ck.usage.len);
+        bl_resume_note_chunk(c, &ck);
+        return;
+    }
+    json_t *root = json_loadb(data, n, 0, NULL);
+    if (json_is_object(root)) {
+        extract_usage(c, root);
+        bl_resume_note_event(c, root);
+    }
+    json_decref(root);
 }
 
 /* Bytes of the committed stream. They go to the client untouched (or, for a
@@ -295,12 +335,7 @@ static void committed_bytes(bl_call_t *c, bl_attempt_run_t *a, const char *p, si
             if (c->canceled)
                 return;
         }
-        json_t *root = json_loadb(c->scratch.data, c->scratch.len, 0, NULL);
-        if (json_is_object(root)) {
-            extract_usage(c, root);
-            bl_resume_note_event(c, root);
-        }
-        json_decref(root);
+        note_event(c, c->scratch.data, c->scratch.len);
     }
     bl_buf_consume(&a->body, off);
     if (a->body.len > (1u << 20)) {
@@ -318,22 +353,17 @@ static bool nonempty_str(json_t *o, const char *key)
 /* What a stream event means before anything reached the client. */
 typedef enum { EV_HOLD, EV_COMMIT, EV_BAD } ev_verdict_t;
 
-static ev_verdict_t judge_event(const bl_buf_t *data)
+/* judge_event's rules on a jansson tree: for the rare events the scanner
+ * leaves to jansson (see bl_sse_chunk_read). */
+static ev_verdict_t judge_event_tree(const bl_buf_t *data)
 {
-    if (!strcmp(data->data, "[DONE]"))
-        return EV_COMMIT;
     json_t *root = json_loadb(data->data, data->len, 0, NULL);
     ev_verdict_t v = EV_COMMIT;
     if (!json_is_object(root)) {
         v = EV_BAD;
     } else if (json_object_get(root, "error")) {
-        v = EV_BAD; /* an error event: the provider failed before answering */
+        v = EV_BAD;
     } else {
-        /* OpenAI sends a role-only chunk first and the first token later; the
-         * role chunk shows the user nothing, so it is held until a chunk with
-         * content, a tool call or a finish reason — until then the request
-         * can still move to another target, and first_token_ms really times
-         * the first token. */
         json_t *choices = json_object_get(root, "choices");
         if (json_is_array(choices) && json_array_size(choices) > 0) {
             v = EV_HOLD;
@@ -352,6 +382,27 @@ static ev_verdict_t judge_event(const bl_buf_t *data)
     }
     json_decref(root);
     return v;
+}
+
+static ev_verdict_t judge_event(const bl_buf_t *data)
+{
+    if (!strcmp(data->data, "[DONE]"))
+        return EV_COMMIT;
+    /* Read with the scanner (no tree per event); jansson decides the odd
+     * cases, including every invalid event. */
+    bl_sse_chunk_t ck;
+    if (bl_sse_chunk_read(data->data, data->len, &ck))
+        return judge_event_tree(data);
+    if (ck.error)
+        return EV_BAD; /* an error event: the provider failed before answering */
+    /* OpenAI sends a role-only chunk first and the first token later; the
+     * role chunk shows the user nothing, so it is held until a chunk with
+     * content, a tool call or a finish reason — until then the request
+     * can still move to another target, and first_token_ms really times
+     * the first token. */
+    if (ck.choices_array && ck.n_choices > 0)
+        return ck.any_shows ? EV_COMMIT : EV_HOLD;
+    return EV_COMMIT;
 }
 
 /* Before commit: hold stream bytes until the first event that carries
@@ -545,13 +596,43 @@ static void on_up_done(void *ud, bl_up_result_t res, const char *errmsg)
 
 /* ---- starting attempts ---------------------------------------------------- */
 
-static char *dup_printf(const char *fmt, const char *a, const char *b)
+/* Append the concatenation of parts to the attempt's arena (sized in
+ * advance) as one NUL-terminated string; returns where it starts. */
+static char *arena_put(char **at, const char *const *parts, size_t n)
 {
-    size_t n = strlen(fmt) + strlen(a) + strlen(b);
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, fmt, a, b);
-    return s;
+    char *start = *at;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(parts[i]);
+        memcpy(*at, parts[i], k);
+        *at += k;
+    }
+    *(*at)++ = '\0';
+    return start;
+}
+
+/* The target's model as a JSON string. Plain names are quoted directly;
+ * anything needing escapes goes through jansson as before. */
+static char *quote_model(const char *model)
+{
+    size_t n = strlen(model);
+    bool plain = true;
+    for (size_t i = 0; i < n && plain; i++)
+        plain = (unsigned char)model[i] >= 0x20 && (unsigned char)model[i] < 0x7f &&
+                model[i] != '"' && model[i] != '\\';
+    if (!plain) {
+        json_t *m = json_string(model);
+        char *q = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
+        json_decref(m);
+        return q;
+    }
+    char *q = malloc(n + 3);
+    if (q) {
+        q[0] = '"';
+        memcpy(q + 1, model, n);
+        q[n + 1] = '"';
+        q[n + 2] = '\0';
+    }
+    return q;
 }
 
 static int build_request(bl_call_t *c, bl_attempt_run_t *a)
@@ -565,9 +646,7 @@ static int build_request(bl_call_t *c, bl_attempt_run_t *a)
     }
     /* The model value is swapped byte for byte; everything else in the
      * client's body goes upstream exactly as it came. */
-    json_t *m = json_string(a->cand->target->model);
-    char *quoted = m ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
-    json_decref(m);
+    char *quoted = quote_model(a->cand->target->model);
     if (!quoted)
         return BL_ENOMEM;
     size_t qn = strlen(quoted);
@@ -588,21 +667,33 @@ target:
     if (p->type == BL_PROVIDER_LOCAL)
         return BL_OK; /* no URL, no headers: the engine reads the body */
 
-    a->url = dup_printf("%s%s", p->base_url, c->req.path);
+    /* The URL and all header lines in one allocation (freed, wiped, once). */
+    const char *accept = c->req.stream ? "Accept: text/event-stream" : "Accept: application/json";
+    static const char ct[] = "Content-Type: application/json";
+    static const char ua[] = "User-Agent: ballast/" BL_VERSION_STRING;
+    size_t cap = strlen(p->base_url) + strlen(c->req.path) + 1 + sizeof ct + strlen(accept) + 1 +
+                 strlen("X-Request-Id: ") + strlen(c->request_id) + 1 + sizeof ua;
+    if (p->api_key)
+        cap += strlen("Authorization: Bearer ") + strlen(p->api_key) + 1;
+    size_t n_fixed = p->api_key ? 5 : 4;
+    size_t n_extra = BL_MIN(p->n_headers, BL_ARRAY_LEN(a->hdr_lines) - n_fixed);
+    for (size_t i = 0; i < n_extra; i++)
+        cap += strlen(p->headers[i]) + 1;
+    a->url = malloc(cap);
     if (!a->url)
         return BL_ENOMEM;
-    a->hdr_lines[a->n_hdr++] = strdup("Content-Type: application/json");
-    a->hdr_lines[a->n_hdr++] =
-        strdup(c->req.stream ? "Accept: text/event-stream" : "Accept: application/json");
-    a->hdr_lines[a->n_hdr++] = dup_printf("X-Request-Id: %s%s", c->request_id, "");
-    a->hdr_lines[a->n_hdr++] = strdup("User-Agent: ballast/" BL_VERSION_STRING);
+    a->url_cap = cap;
+    char *at = a->url;
+    arena_put(&at, (const char *[]){p->base_url, c->req.path}, 2);
+    a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){ct}, 1);
+    a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){accept}, 1);
+    a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){"X-Request-Id: ", c->request_id}, 2);
+    a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){ua}, 1);
     if (p->api_key)
-        a->hdr_lines[a->n_hdr++] = dup_printf("Authorization: Bearer %s%s", p->api_key, "");
-    for (size_t i = 0; i < p->n_headers && a->n_hdr < BL_ARRAY_LEN(a->hdr_lines); i++)
-        a->hdr_lines[a->n_hdr++] = strdup(p->headers[i]);
-    for (size_t i = 0; i < a->n_hdr; i++)
-        if (!a->hdr_lines[i])
-            return BL_ENOMEM;
+        a->hdr_lines[a->n_hdr++] =
+            arena_put(&at, (const char *[]){"Authorization: Bearer ", p->api_key}, 2);
+    for (size_t i = 0; i < n_extra; i++) /* the same lines cap was counted for */
+        a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){p->headers[i]}, 1);
     return BL_OK;
 }
 
@@ -639,7 +730,7 @@ static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
     bl_upstream_req_t ureq = {
         .method = "POST",
         .url = a->url,
-        .headers = (const char *const *)a->hdr_lines,
+        .headers = a->hdr_lines,
         .n_headers = a->n_hdr,
         .body = a->req_body,
         .body_len = a->req_len,

@@ -6,6 +6,7 @@
 
 #include "local/local.h"
 #include "router/router.h"
+#include "router/sse.h"
 
 struct bl_router {
     uv_loop_t *loop;
@@ -47,8 +48,9 @@ typedef struct bl_attempt_run {
     bool passthrough;         /* a client error we hand to the client as it is */
     char *req_body;           /* the client body with the target's model */
     size_t req_len;
-    char *url;
-    char *hdr_lines[24];
+    char *url;                /* one allocation: the URL, then every header line */
+    size_t url_cap;           /* its size, to wipe it (it holds the API key) */
+    const char *hdr_lines[24];
     size_t n_hdr;
 } bl_attempt_run_t;
 
@@ -93,6 +95,11 @@ struct bl_call {
 };
 
 void bl_resume_note_event(bl_call_t *c, json_t *ev);
+/* The same, from an event read by bl_sse_chunk_read, once first_seen. */
+void bl_resume_note_chunk(bl_call_t *c, const bl_sse_chunk_t *ck);
+/* Capture the first event's id/created/model and set first_seen; -1 (and
+ * nothing changed) when jansson must read the event instead. */
+int bl_resume_note_first(bl_call_t *c, const char *data, size_t n);
 bool bl_resume_possible(const bl_call_t *c);
 char *bl_resume_body(bl_call_t *c, const bl_candidate_t *cd, size_t *len);
 bool bl_resume_rewrite(bl_call_t *c, const char *data, size_t n, const char *backend, bl_buf_t *out);

@@ -47,6 +47,55 @@ void bl_resume_note_event(bl_call_t *c, json_t *ev)
         c->resume.finished = true;
 }
 
+int bl_resume_note_first(bl_call_t *c, const char *data, size_t n)
+{
+    bl_json_member_t m[3] = {{.key = "id"}, {.key = "created"}, {.key = "model"}};
+    json_t *v[3] = {NULL, NULL, NULL};
+    if (bl_json_scan_object(data, n, m, 3, NULL, NULL))
+        return -1;
+    for (size_t i = 0; i < 3; i++) {
+        if (m[i].count > 1)
+            goto fail; /* jansson keeps the last one: let it decide */
+        if (m[i].kind == BL_JSON_NONE)
+            continue;
+        /* only these small values become trees, not the whole event */
+        v[i] = json_loadb(data + m[i].off, m[i].len, JSON_DECODE_ANY, NULL);
+        if (!v[i])
+            goto fail;
+    }
+    c->resume.first_seen = true;
+    c->resume.id = v[0];
+    c->resume.created = v[1];
+    c->resume.model = v[2];
+    return 0;
+fail:
+    for (size_t i = 0; i < 3; i++)
+        json_decref(v[i]);
+    return -1;
+}
+
+void bl_resume_note_chunk(bl_call_t *c, const bl_sse_chunk_t *ck)
+{
+    if (!ck->choices_array)
+        return;
+    if (ck->n_choices > 1)
+        c->resume.impossible = true;
+    if (ck->text0.p) {
+        /* unescaped text is never longer than its JSON spelling */
+        size_t cap = ck->text0.n + 8;
+        if (bl_buf_reserve(&c->resume.partial, cap) == 0) {
+            long k = bl_json_unescape(ck->text0.p, ck->text0.n,
+                                      c->resume.partial.data + c->resume.partial.len, cap);
+            if (k > 0)
+                c->resume.partial.len += (size_t)k;
+        }
+    }
+    if (ck->tool0)
+        c->resume.impossible = true;
+    if (ck->finished0)
+        c->resume.finished = true;
+}
+
 bool bl_resume_possible(const bl_call_t *c)
 {
     return c->req.stream && c->resume.first_seen && !c->resume.impossible && !c->resume.finished;
