@@ -61,8 +61,8 @@ static int agrees(const char *s, size_t n)
 }
 
 static const char *CHUNKS[] = {
-    "{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-    "\"finish_reason\":null}]}",
+    ("{\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+     "\"finish_reason\":null}]}"),
     "{\"choices\":[{\"delta\":{\"content\":\"Hello \\\"w\\u00f6rld\\\"\\n\"},\"finish_reason\":null}]}",
     "{\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}",
     "{\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}",
