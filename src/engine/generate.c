@@ -93,9 +93,11 @@ static int push_text(gen_t *g, const char *text, size_t len, bool final)
                 show = q;
                 break;
             }
-    emit(g, g->pend, show);
-    memmove(g->pend, g->pend + show, g->n_pend - show);
-    g->n_pend -= show;
+    if (show) { /* pend may still be NULL when nothing was held */
+        emit(g, g->pend, show);
+        memmove(g->pend, g->pend + show, g->n_pend - show);
+        g->n_pend -= show;
+    }
     return 0;
 }
 

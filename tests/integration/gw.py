@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port, start_mock  # noqa: F401 (re-exported for tests)
+from harness import die_with_parent, free_port, start_mock  # noqa: F401 (re-exported)
 
 BALLAST = os.environ.get("BALLAST_BIN", "build/ballast")
 
@@ -31,7 +31,8 @@ class Ballast:
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen([BALLAST, "serve", "-c", self.config_path],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=e,
+                                     preexec_fn=die_with_parent)
         if wait_ready:
             self.wait_up()
 

@@ -24,6 +24,17 @@ import http.client
 HOST = "127.0.0.1"
 
 
+def die_with_parent():
+    """preexec_fn for processes tests start: SIGTERM when the test process
+    ends, however it ends, so no server outlives its test (or holds ctest's
+    output pipe open)."""
+    import ctypes
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -198,7 +209,7 @@ def start_mock(name="mock", mode=None, chunks=None, port=0, extra_args=()):
     if chunks:
         args += ["--chunks", str(chunks)]
     args += list(extra_args)
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)
     deadline = time.time() + 10
     try:
         while time.time() < deadline:

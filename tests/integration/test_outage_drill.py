@@ -107,9 +107,11 @@ def test_outage_drill():
         rss_end = rss_kib(b.proc.pid)
     finally:
         done.set()
-        b.stop()
-        for m in clouds:
-            m.stop()
+        try:
+            b.stop()
+        finally:
+            for m in clouds:  # even when the daemon failed: orphans would hang ctest
+                m.stop()
 
     assert not errors, errors[:5]
     by_phase = {}
