@@ -16,6 +16,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "test_files.h"
+
 #include "engine/chat/chat.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -343,19 +345,6 @@ static void test_stops(void **state)
 
 /* ---- detection ----------------------------------------------------------- */
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
-
 static void test_detect_fixtures(void **state)
 {
     (void)state;
@@ -375,9 +364,7 @@ static void test_detect_fixtures(void **state)
     for (size_t i = 0; i < N(cases); i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/models/templates/%s", shared, cases[i].file);
-        char *t = slurp(path);
-        if (!t)
-            fail_msg("cannot read fixture %s (set BALLAST_SHARED)", path);
+        char *t = slurp(path, NULL);
         bool known = false;
         bl_chat_family_t f = bl_chat_detect_family(t, &known);
         if (strcmp(bl_chat_family_name(f), cases[i].family))

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "test_files.h"
 #include <jansson.h>
 
 #include "engine/chat/chat.h"
@@ -99,19 +101,6 @@ static const char *const FIXTURES[] = {
     "HuggingFaceTB-SmolLM3-3B.jinja",
 };
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (buf)
-        buf[n] = '\0';
-    return buf;
-}
-
 static bool have_node(void)
 {
     return system("command -v node >/dev/null 2>&1") == 0;
@@ -138,9 +127,7 @@ static void test_against_jinja(void **state)
     json_t *cases = json_array();
     for (size_t t = 0; t < N(FIXTURES); t++) {
         snprintf(path, sizeof path, "%s/models/templates/%s", shared, FIXTURES[t]);
-        tmpl[t] = slurp(path);
-        if (!tmpl[t])
-            fail_msg("cannot read %s", path);
+        tmpl[t] = slurp(path, NULL);
         for (size_t c = 0; c < N(CONVS); c++) {
             json_t *msgs = json_array();
             for (size_t i = 0; i < CONVS[c].n; i++)

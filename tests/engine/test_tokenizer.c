@@ -16,38 +16,12 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "test_files.h"
+
 #include "engine/gguf/gguf.h"
 #include "engine/tokenizer/tokenizer.h"
 
 #define SEP "\n__ggml_vocab_test__\n"
-
-static char *path_in_shared(const char *rel)
-{
-    const char *shared = getenv("BALLAST_SHARED");
-    if (!shared)
-        fail_msg("BALLAST_SHARED is not set (ctest sets it)");
-    size_t n = strlen(shared) + strlen(rel) + 2;
-    char *p = malloc(n);
-    snprintf(p, n, "%s/%s", shared, rel);
-    return p;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 typedef struct {
     bl_gguf_t *g;
