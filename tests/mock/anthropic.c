@@ -6,6 +6,10 @@
  * Stream: message_start, content_block_start, ping, one content_block_delta
  * per text piece, content_block_stop, message_delta (stop_reason, usage),
  * message_stop; each as "event: NAME" + "data: JSON".
+ *
+ * A scripted tool call (tools.c) is one tool_use block with stop_reason
+ * "tool_use"; streamed as content_block_start (tool_use, input {}), one
+ * input_json_delta per argument piece, content_block_stop.
  */
 #include <stdio.h>
 #include <string.h>
@@ -37,8 +41,74 @@ void anthropic_error(conn_t *c, int code, const char *message, const char *retry
     send_body(c, code, "application/json", extra, g_ev.data, g_ev.len);
 }
 
-void anthropic_messages(conn_t *c, bool stream, unsigned input_tokens, uint64_t id, bool malformed)
+static void tool_use(conn_t *c, bool stream, unsigned input_tokens, uint64_t id)
 {
+    if (!stream) {
+        bl_buf_reset(&g_ev);
+        bl_buf_printf(&g_ev,
+                      "{\"id\":\"msg_mock%llu\",\"type\":\"message\",\"role\":\"assistant\","
+                      "\"model\":\"%s\",\"content\":[{\"type\":\"tool_use\","
+                      "\"id\":\"toolu_mock%llu\",\"name\":\"%s\",\"input\":",
+                      (unsigned long long)id, g_model.data, (unsigned long long)id,
+                      g_tool_name.data);
+        bl_buf_append(&g_ev, g_tool_args.data, g_tool_args.len); /* a JSON object */
+        bl_buf_printf(&g_ev,
+                      "}],\"stop_reason\":\"tool_use\",\"stop_sequence\":null,"
+                      "\"usage\":{\"input_tokens\":%u,\"output_tokens\":%zu}}",
+                      input_tokens, g_n_arg_pieces);
+        send_body(c, 200, "application/json", NULL, g_ev.data, g_ev.len);
+        return;
+    }
+    sse_head(c);
+    bl_buf_reset(&g_ev);
+    bl_buf_printf(&g_ev,
+                  "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_mock%llu\","
+                  "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"%s\",\"content\":[],"
+                  "\"stop_reason\":null,\"stop_sequence\":null,"
+                  "\"usage\":{\"input_tokens\":%u,\"output_tokens\":1}}}",
+                  (unsigned long long)id, g_model.data, input_tokens);
+    event(c, "message_start");
+    bl_buf_reset(&g_ev);
+    bl_buf_printf(&g_ev,
+                  "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+                  "{\"type\":\"tool_use\",\"id\":\"toolu_mock%llu\",\"name\":\"%s\",\"input\":{}}}",
+                  (unsigned long long)id, g_tool_name.data);
+    event(c, "content_block_start");
+    bl_buf_reset(&g_ev);
+    bl_buf_append_str(&g_ev, "{\"type\":\"ping\"}");
+    event(c, "ping");
+    size_t from = 0;
+    for (size_t j = 0; j < g_n_arg_pieces; j++) {
+        bl_buf_reset(&g_ev);
+        bl_buf_append_str(&g_ev, "{\"type\":\"content_block_delta\",\"index\":0,"
+                                 "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"");
+        json_escape(&g_ev, g_tool_args.data + from, g_arg_end[j] - from);
+        bl_buf_append_str(&g_ev, "\"}}");
+        event(c, "content_block_delta");
+        from = g_arg_end[j];
+    }
+    bl_buf_reset(&g_ev);
+    bl_buf_append_str(&g_ev, "{\"type\":\"content_block_stop\",\"index\":0}");
+    event(c, "content_block_stop");
+    bl_buf_reset(&g_ev);
+    bl_buf_printf(&g_ev,
+                  "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\","
+                  "\"stop_sequence\":null},\"usage\":{\"output_tokens\":%zu}}",
+                  g_n_arg_pieces);
+    event(c, "message_delta");
+    bl_buf_reset(&g_ev);
+    bl_buf_append_str(&g_ev, "{\"type\":\"message_stop\"}");
+    event(c, "message_stop");
+    sse_last_chunk(c);
+}
+
+void anthropic_messages(conn_t *c, bool stream, unsigned input_tokens, uint64_t id, bool malformed,
+                        bool tool)
+{
+    if (tool) {
+        tool_use(c, stream, input_tokens, id);
+        return;
+    }
     if (!stream) {
         if (malformed) {
             const char *bad = "{\"id\":\"msg_mock\",\"type\":\"message\",\"content\":[";

@@ -1,7 +1,8 @@
 /*
- * The mock's endpoints: OpenAI-shaped chat completions, completions,
- * embeddings and models, plus the /_mock/... control endpoints, and the fault
- * plans applied to them.
+ * The mock's endpoints: OpenAI-shaped chat completions (text, or the scripted
+ * tool call of tools.c), completions, embeddings and models, the dispatch to
+ * /v1/messages (anthropic.c) and /v1/responses (responses.c), the /_mock/...
+ * control endpoints, and the fault plans applied to all of them.
  *
  * The ok path renders straight into the connection's reused output buffer
  * with printf-style appends; jansson is used only to read request bodies and
@@ -183,22 +184,17 @@ static void sse_end(conn_t *c)
     sse_last_chunk(c);
 }
 
-/* "Hello from NAME (model M)." in n pieces on word boundaries; with fewer
- * words than pieces, numbered filler words are appended so there are n. */
-void build_text(const char *model, size_t model_len, int n)
+/* g_text in n pieces on word boundaries (fewer when it has fewer words). */
+void split_text(int n)
 {
-    bl_buf_reset(&g_text);
-    bl_buf_printf(&g_text, "Hello from %s (model ", g_mock.name);
-    bl_buf_append(&g_text, model, model_len);
-    bl_buf_append_str(&g_text, ").");
     size_t words = 1;
     for (size_t i = 1; i < g_text.len; i++)
         if (g_text.data[i] != ' ' && g_text.data[i - 1] == ' ')
             words++;
-    for (size_t w = words; w < (size_t)n; w++)
-        bl_buf_printf(&g_text, " tok%zu", w + 1);
-    if (words < (size_t)n)
-        words = (size_t)n;
+    if (n < 1)
+        n = 1;
+    if ((size_t)n > words)
+        n = (int)words;
     /* piece j holds words/n words, the first words%n pieces one more */
     size_t pos = 0;
     g_n_pieces = 0;
@@ -215,6 +211,23 @@ void build_text(const char *model, size_t model_len, int n)
     g_piece_end[g_n_pieces - 1] = g_text.len;
 }
 
+/* "Hello from NAME (model M)." in n pieces; with fewer words than pieces,
+ * numbered filler words are appended so there are n. */
+void build_text(const char *model, size_t model_len, int n)
+{
+    bl_buf_reset(&g_text);
+    bl_buf_printf(&g_text, "Hello from %s (model ", g_mock.name);
+    bl_buf_append(&g_text, model, model_len);
+    bl_buf_append_str(&g_text, ").");
+    size_t words = 1;
+    for (size_t i = 1; i < g_text.len; i++)
+        if (g_text.data[i] != ' ' && g_text.data[i - 1] == ' ')
+            words++;
+    for (size_t w = words; w < (size_t)n; w++)
+        bl_buf_printf(&g_text, " tok%zu", w + 1);
+    split_text(n);
+}
+
 static void ev_prefix(const req_info_t *ri, const char *object, const char *idp)
 {
     bl_buf_reset(&g_ev);
@@ -228,6 +241,67 @@ static void usage_json(bl_buf_t *b, const req_info_t *ri)
                   "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%zu,"
                   "\"total_tokens\":%zu}",
                   ri->prompt_tokens, g_n_pieces, ri->prompt_tokens + g_n_pieces);
+}
+
+/* usage for a tool call: one token per argument piece */
+static void tool_usage_json(bl_buf_t *b, const req_info_t *ri)
+{
+    bl_buf_printf(b,
+                  "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%zu,"
+                  "\"total_tokens\":%zu}",
+                  ri->prompt_tokens, g_n_arg_pieces, ri->prompt_tokens + g_n_arg_pieces);
+}
+
+/* The scripted tool call as a chat completion: message.tool_calls, or
+ * streamed as delta.tool_calls (index, id, type, name first, then the
+ * arguments in pieces) with finish_reason "tool_calls". */
+static void render_chat_tool(conn_t *c, const req_info_t *ri)
+{
+    if (!ri->stream) {
+        ev_prefix(ri, "chat.completion", "chatcmpl-mock");
+        bl_buf_printf(&g_ev,
+                      "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                      "\"content\":null,\"tool_calls\":[{\"id\":\"call_mock%llu\","
+                      "\"type\":\"function\",\"function\":{\"name\":\"%s\",\"arguments\":\"",
+                      (unsigned long long)ri->id, g_tool_name.data);
+        json_escape(&g_ev, g_tool_args.data, g_tool_args.len);
+        bl_buf_append_str(&g_ev, "\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],");
+        tool_usage_json(&g_ev, ri);
+        bl_buf_append_str(&g_ev, "}");
+        send_body(c, 200, "application/json", NULL, g_ev.data, g_ev.len);
+        return;
+    }
+    sse_head(c);
+    ev_prefix(ri, "chat.completion.chunk", "chatcmpl-mock");
+    bl_buf_printf(&g_ev,
+                  "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
+                  "\"tool_calls\":[{\"index\":0,\"id\":\"call_mock%llu\",\"type\":\"function\","
+                  "\"function\":{\"name\":\"%s\",\"arguments\":\"\"}}]},\"logprobs\":null,"
+                  "\"finish_reason\":null}]}",
+                  (unsigned long long)ri->id, g_tool_name.data);
+    sse_event(c, g_ev.data, g_ev.len);
+    size_t from = 0;
+    for (size_t j = 0; j < g_n_arg_pieces; j++) {
+        ev_prefix(ri, "chat.completion.chunk", "chatcmpl-mock");
+        bl_buf_append_str(&g_ev, "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":["
+                                 "{\"index\":0,\"function\":{\"arguments\":\"");
+        json_escape(&g_ev, g_tool_args.data + from, g_arg_end[j] - from);
+        bl_buf_append_str(&g_ev, "\"}}]},\"logprobs\":null,\"finish_reason\":null}]}");
+        sse_event(c, g_ev.data, g_ev.len);
+        from = g_arg_end[j];
+    }
+    ev_prefix(ri, "chat.completion.chunk", "chatcmpl-mock");
+    bl_buf_append_str(&g_ev, "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
+                             "\"finish_reason\":\"tool_calls\"}]}");
+    sse_event(c, g_ev.data, g_ev.len);
+    if (ri->include_usage) {
+        ev_prefix(ri, "chat.completion.chunk", "chatcmpl-mock");
+        bl_buf_append_str(&g_ev, "\"choices\":[],");
+        tool_usage_json(&g_ev, ri);
+        bl_buf_append_str(&g_ev, "}");
+        sse_event(c, g_ev.data, g_ev.len);
+    }
+    sse_end(c);
 }
 
 static void render_chat(conn_t *c, const req_info_t *ri, bool malformed)
@@ -489,6 +563,30 @@ static void send_json(conn_t *c, int code, json_t *j)
     free(s);
 }
 
+/* {"method","path","headers":{lowercased name: value},"body": raw text} of
+ * the last counted request, or NULL when there is none. */
+static json_t *last_request(void)
+{
+    if (!g_mock.have_last)
+        return NULL;
+    json_t *h = json_object();
+    const char *p = g_mock.last_hdrs.data, *end = p + g_mock.last_hdrs.len;
+    while (p && p < end) {
+        const char *v = p + strlen(p) + 1;
+        if (v >= end)
+            break;
+        size_t vl = strlen(v);
+        json_object_set_new(h, p, jstr(v, vl));
+        p = v + vl + 1;
+    }
+    json_t *last = json_object();
+    json_object_set_new(last, "method", jstr(g_mock.last_method.data, g_mock.last_method.len));
+    json_object_set_new(last, "path", jstr(g_mock.last_path.data, g_mock.last_path.len));
+    json_object_set_new(last, "headers", h);
+    json_object_set_new(last, "body", jstr(g_mock.last_body.data, g_mock.last_body.len));
+    return last;
+}
+
 static void stats(conn_t *c)
 {
     json_t *by = json_object();
@@ -499,26 +597,8 @@ static void stats(conn_t *c)
                              fault_name(g_mock.mode.kind), "requests", (json_int_t)g_mock.requests,
                              "by_path", by, "connections", (json_int_t)g_mock.connections,
                              "disconnects_before_response", (json_int_t)g_mock.disconnects);
-    if (g_mock.have_last) {
-        json_t *h = json_object();
-        const char *p = g_mock.last_hdrs.data, *end = p + g_mock.last_hdrs.len;
-        while (p && p < end) {
-            const char *v = p + strlen(p) + 1;
-            if (v >= end)
-                break;
-            size_t vl = strlen(v);
-            json_object_set_new(h, p, jstr(v, vl));
-            p = v + vl + 1;
-        }
-        json_t *last = json_object();
-        json_object_set_new(last, "path", jstr(g_mock.last_path.data, g_mock.last_path.len));
-        json_object_set_new(last, "method", jstr(g_mock.last_method.data, g_mock.last_method.len));
-        json_object_set_new(last, "headers", h);
-        json_object_set_new(last, "body", jstr(g_mock.last_body.data, g_mock.last_body.len));
-        json_object_set_new(root, "last_request", last);
-    } else {
-        json_object_set_new(root, "last_request", json_null());
-    }
+    json_t *last = last_request();
+    json_object_set_new(root, "last_request", last ? last : json_null());
     send_json(c, 200, root);
 }
 
@@ -546,6 +626,21 @@ static void control(conn_t *c, const char *path, size_t n, enum http_method m)
         }
     } else if (IS("/_mock/mode") && m == HTTP_GET) {
         send_json(c, 200, json_pack("{s:s}", "mode", fault_name(g_mock.mode.kind)));
+    } else if (IS("/_mock/last") && m == HTTP_GET) {
+        json_t *last = last_request();
+        if (last)
+            send_json(c, 200, last);
+        else
+            send_error(c, 404, "no request recorded since start or the last reset", NULL);
+    } else if (IS("/_mock/tool") && m == HTTP_POST) {
+        if (tools_set_json(c->body.data, c->body.len) != 0) {
+            send_error(c, 400, "bad tool script: want {\"name\": NAME|null, \"arguments\": OBJECT}",
+                       NULL);
+            return;
+        }
+        send_json(c, 200, tools_describe());
+    } else if (IS("/_mock/tool") && m == HTTP_GET) {
+        send_json(c, 200, tools_describe());
     } else {
         send_error(c, 404, "unknown mock control endpoint", NULL);
     }
@@ -587,6 +682,7 @@ void api_handle(conn_t *c)
 #define IS(lit) (plen == sizeof(lit) - 1 && memcmp(url, lit, plen) == 0)
     bool chat = IS("/v1/chat/completions"), compl = IS("/v1/completions");
     bool emb = IS("/v1/embeddings"), models = IS("/v1/models"), msgs = IS("/v1/messages");
+    bool resp = IS("/v1/responses");
 #undef IS
     if (f.kind == MF_STATUS) {
         char msg[160];
@@ -609,7 +705,7 @@ void api_handle(conn_t *c)
             render_models(c, malformed);
         goto send;
     }
-    if (!chat && !compl &&!emb && !msgs) {
+    if (!chat && !compl &&!emb && !msgs && !resp) {
         send_error(c, 404, "unknown endpoint", NULL);
         goto send;
     }
@@ -644,11 +740,21 @@ void api_handle(conn_t *c)
         goto send;
     }
     int chunks = f.chunks ? f.chunks : g_mock.chunks;
-    build_text(model, model_len, chunks);
-    if (chat)
+    family_t fam = chat ? FAM_CHAT : msgs ? FAM_ANTHROPIC : FAM_RESPONSES;
+    bool tool = !compl &&tools_plan(root, fam, model, model_len, chunks);
+    if (compl || (tool && malformed)) { /* malformed garbles a text answer */
+        build_text(model, model_len, chunks);
+        tool = false;
+    }
+    if (chat && tool)
+        render_chat_tool(c, &ri);
+    else if (chat)
         render_chat(c, &ri, malformed);
     else if (msgs)
-        anthropic_messages(c, ri.stream, ri.prompt_tokens, ri.id, malformed);
+        anthropic_messages(c, ri.stream, ri.prompt_tokens, ri.id, malformed, tool);
+    else if (resp)
+        responses_render(c, root, &(resp_info_t){ri.stream, ri.prompt_tokens, ri.id, ri.created},
+                         malformed, tool);
     else
         render_completion(c, &ri, malformed);
 send:

@@ -4,6 +4,7 @@
  *
  *   ballast-mock --port N [--host 127.0.0.1] [--name NAME] [--mode MODE]
  *                [--chunks N] [--port-file PATH]
+ *                [--tool-name NAME [--tool-args JSON-OBJECT]]
  *
  * --port 0 picks a free port; once listening it prints
  * "listening on HOST:PORT" and writes PORT to --port-file if given.
@@ -11,10 +12,22 @@
  *
  * Endpoints: POST /v1/chat/completions, POST /v1/completions (stream or not,
  * stream_options.include_usage honoured), POST /v1/embeddings, GET /v1/models,
- * and POST /v1/messages in Anthropic's Messages API shapes (stream or not).
+ * POST /v1/messages in Anthropic's Messages API shapes and POST /v1/responses
+ * in OpenAI's Responses API shapes (stream or not; responses.c).
  * The reply text is "Hello from NAME (model M)." in N content chunks (--chunks,
  * default 5; filler words "tokK" are appended when the text has fewer words).
  * Every response carries "x-mock-name: NAME".
+ *
+ * Tool calls (tools.c), for chat, responses and messages requests: when the
+ * request's last message/input item is a tool result (chat role "tool",
+ * responses function_call_output, messages user tool_result block) the reply
+ * text is "Done: RESULT" (first 200 bytes of the result's text). Otherwise,
+ * when a script is set (--tool-name/--tool-args, or POST /_mock/tool
+ * {"name": NAME, "arguments": {...}}; {"name": null} clears it) and the
+ * request offers a tool of that name, the reply is that tool call in the
+ * family's shape (chat tool_calls, responses function_call item, messages
+ * tool_use block), streamed with the arguments in up to 3 pieces. A request
+ * without that tool gets the usual text.
  *
  * Fault modes: process-wide with --mode or POST /_mock/mode
  * {"mode": MODE, param: value...}; per request with the header
@@ -37,7 +50,10 @@
  * Any mode also takes chunks=N.
  *
  * Control (never faulted, not counted): GET /_mock/stats, POST /_mock/reset
- * (zero the stats), POST /_mock/mode, GET /_mock/mode.
+ * (zero the stats, forget the last request), POST /_mock/mode, GET /_mock/mode,
+ * GET /_mock/last ({"method", "path", "headers": {lowercased: value}, "body":
+ * raw text} of the last counted request, faulted or not; 404 if none),
+ * POST /_mock/tool, GET /_mock/tool (the tool script).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -121,14 +137,15 @@ static void on_signal(uv_signal_t *s, int signum)
 static int usage(void)
 {
     fputs("usage: ballast-mock --port N [--host 127.0.0.1] [--name NAME] [--mode MODE]\n"
-          "                    [--chunks N] [--port-file PATH]\n",
+          "                    [--chunks N] [--port-file PATH]\n"
+          "                    [--tool-name NAME [--tool-args JSON-OBJECT]]\n",
           stderr);
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    const char *port_file = NULL, *mode = "ok";
+    const char *port_file = NULL, *mode = "ok", *tool_name = NULL, *tool_args = NULL;
     bool have_port = false;
     snprintf(g_mock.host, sizeof g_mock.host, "127.0.0.1");
     snprintf(g_mock.name, sizeof g_mock.name, "mock");
@@ -153,6 +170,10 @@ int main(int argc, char **argv)
             g_mock.chunks = (int)num;
         } else if (strcmp(a, "--port-file") == 0) {
             port_file = v;
+        } else if (strcmp(a, "--tool-name") == 0) {
+            tool_name = v;
+        } else if (strcmp(a, "--tool-args") == 0) {
+            tool_args = v;
         } else {
             return usage();
         }
@@ -162,6 +183,11 @@ int main(int argc, char **argv)
     /* --mode takes the header syntax: "status;code=503" */
     if (fault_parse_header(mode, strlen(mode), &g_mock.mode) != 0) {
         fprintf(stderr, "ballast-mock: bad --mode '%s'\n", mode);
+        return 2;
+    }
+    if ((tool_args && !tool_name) || (tool_name && tools_set_cli(tool_name, tool_args) != 0)) {
+        fprintf(stderr, "ballast-mock: bad --tool-name/--tool-args (want a name and a JSON "
+                        "object)\n");
         return 2;
     }
     bl_buf_t nj = {0};
@@ -200,5 +226,7 @@ int main(int argc, char **argv)
     bl_buf_free(&g_mock.last_method);
     bl_buf_free(&g_mock.last_hdrs);
     bl_buf_free(&g_mock.last_body);
+    tools_free();
+    responses_free();
     return 0;
 }

@@ -7,6 +7,8 @@
  *   conn.c  - connections: parsing, the paced response sender, disconnects
  *   api.c   - endpoints: render OpenAI-shaped bodies, /_mock/... control
  *   anthropic.c - POST /v1/messages in the Anthropic Messages API shapes
+ *   responses.c - POST /v1/responses in the OpenAI Responses API shapes
+ *   tools.c - scripted tool calls: the tool-call-then-final-answer exchange
  *   fault.c - fault modes and their parameters
  */
 #ifndef BL_MOCK_H
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <http_parser.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "util/util.h"
@@ -136,6 +139,8 @@ extern size_t g_n_pieces; /* g_text in pieces ending at g_piece_end[i] */
 extern bl_buf_t g_model;  /* the requested model, JSON-escaped */
 extern bl_buf_t g_ev;     /* scratch for one event's JSON */
 void build_text(const char *model, size_t model_len, int n);
+/* Cut g_text (set by the caller) in up to n pieces on word boundaries. */
+void split_text(int n);
 void plan_reset(conn_t *c);
 void send_body(conn_t *c, int code, const char *ctype, const char *extra, const char *body,
                size_t n);
@@ -144,8 +149,40 @@ void sse_head(conn_t *c);
 void sse_event_named(conn_t *c, const char *name, const char *data, size_t n);
 void sse_last_chunk(conn_t *c);
 
-/* anthropic.c: POST /v1/messages (Anthropic Messages API shapes). */
-void anthropic_messages(conn_t *c, bool stream, unsigned input_tokens, uint64_t id, bool malformed);
+/* anthropic.c: POST /v1/messages (Anthropic Messages API shapes); tool =
+ * answer with the scripted tool call (tools.c) instead of g_text. */
+void anthropic_messages(conn_t *c, bool stream, unsigned input_tokens, uint64_t id, bool malformed,
+                        bool tool);
 void anthropic_error(conn_t *c, int code, const char *message, const char *retry_after);
+
+/* The API family of a request, for the tool script. */
+typedef enum { FAM_CHAT, FAM_RESPONSES, FAM_ANTHROPIC } family_t;
+
+/* tools.c: the scripted tool call being rendered (valid after tools_plan
+ * returned true): name JSON-escaped, arguments as raw JSON object text in
+ * g_n_arg_pieces pieces ending at g_arg_end[i]. */
+extern bl_buf_t g_tool_name;
+extern bl_buf_t g_tool_args;
+extern size_t g_arg_end[3];
+extern size_t g_n_arg_pieces;
+/* Decide the answer to root: true = the scripted tool call; false = text in
+ * g_text/g_piece_end ("Done: RESULT" after a tool result, else the greeting). */
+bool tools_plan(json_t *root, family_t fam, const char *model, size_t model_len, int chunks);
+/* Set the script: --tool-name/--tool-args (args_json NULL = {}), or the body
+ * of POST /_mock/tool {"name": NAME|null, "arguments": OBJECT|STRING}. */
+int tools_set_cli(const char *name, const char *args_json);
+int tools_set_json(const char *body, size_t n);
+json_t *tools_describe(void); /* {"name", "arguments"} of the script */
+void tools_free(void);
+
+/* responses.c: POST /v1/responses (OpenAI Responses API shapes). */
+typedef struct {
+    bool stream;
+    unsigned input_tokens;
+    uint64_t id;
+    long long created;
+} resp_info_t;
+void responses_render(conn_t *c, json_t *root, const resp_info_t *ri, bool malformed, bool tool);
+void responses_free(void);
 
 #endif
