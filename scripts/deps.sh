@@ -2,14 +2,15 @@
 # The one list of what ballast needs from Debian 12.
 #   scripts/deps.sh          build + run dependencies
 #   scripts/deps.sh --test   also what the test suite needs (clang for the
-#                            sanitizer/fuzz build, node for the SDK tests)
+#                            sanitizer/fuzz build, node for the SDK and agent
+#                            tests, redis-server for the Redis store tests)
 #   scripts/deps.sh --bench  also what bench/ needs (wrk, nginx)
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config
     libuv1-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libyaml-dev
     libssl-dev libsqlite3-dev libhiredis-dev)
-TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev llvm python3 nodejs npm curl)
+TEST_PKGS=(libcmocka-dev clang libclang-rt-14-dev llvm python3 nodejs npm curl redis-server)
 BENCH_PKGS=(wrk nginx-light python3 nodejs npm)
 
 pkgs=("${BUILD_PKGS[@]}")
