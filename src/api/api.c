@@ -99,21 +99,44 @@ void bl_api_error(bl_http_req_t *req, int status, const char *type, const char *
     free(body);
 }
 
+void bl_api_error_fam(bl_http_req_t *req, bl_family_t f, int status, const char *type,
+                      const char *code, const char *message, const char *request_id)
+{
+    if (f != BL_FAM_ANTHROPIC) {
+        bl_api_error(req, status, type, code, message, request_id);
+        return;
+    }
+    bl_xerr_kind_t k = bl_xerr_kind_of_status(status);
+    bl_buf_t b = {0};
+    bl_xerr_body(f, k, message, NULL, code, &b);
+    bl_http_header_t h[2] = {{BL_STR("Content-Type"), BL_STR("application/json")}};
+    size_t nh = 1;
+    if (request_id)
+        h[nh++] = (bl_http_header_t){BL_STR("request-id"), {request_id, strlen(request_id)}};
+    bl_http_respond(req, bl_xerr_status(f, k), h, nh, b.data ? b.data : "{}", b.data ? b.len : 2);
+    bl_buf_free(&b);
+}
+
+bl_family_t bl_api_client_family(bl_http_req_t *req)
+{
+    /* Anthropic's SDKs always send anthropic-version; OpenAI's never do. */
+    return bl_http_req_header(req, "anthropic-version").p ? BL_FAM_ANTHROPIC : BL_FAM_CHAT;
+}
+
 static void simple_json(bl_http_req_t *req, int status, const char *body)
 {
     bl_http_header_t h[] = {{BL_STR("Content-Type"), BL_STR("application/json")}};
     bl_http_respond(req, status, h, 1, body, strlen(body));
 }
 
-/* Endpoints that take an OpenAI body and go through the router, with the
- * path they have on the provider (relative to its base_url). */
-static const struct {
-    const char *path;
-    const char *upstream;
-} PROXIED[] = {
-    {"/v1/chat/completions", "/chat/completions"},
-    {"/v1/completions", "/completions"},
-    {"/v1/embeddings", "/embeddings"},
+/* Endpoints that go through the router, with the path they have on a
+ * provider (relative to its base_url) and the family their clients speak. */
+static const bl_api_route_t PROXIED[] = {
+    {"/v1/chat/completions", "/chat/completions", BL_FAM_CHAT, false, false},
+    {"/v1/completions", "/completions", BL_FAM_CHAT, true, false},
+    {"/v1/embeddings", "/embeddings", BL_FAM_CHAT, true, false},
+    {"/v1/responses", "/responses", BL_FAM_RESPONSES, false, false},
+    {"/v1/messages", "/messages", BL_FAM_ANTHROPIC, false, false},
 };
 
 void bl_api_handle(void *ud, bl_http_req_t *req)
@@ -141,9 +164,11 @@ void bl_api_handle(void *ud, bl_http_req_t *req)
     bl_auth_result_t auth =
         bl_auth_verify(a->cfg->key_hashes, a->cfg->n_keys, bl_http_req_header(req, "authorization"),
                        bl_http_req_header(req, "x-api-key"), NULL);
+    bl_family_t fam = path.n >= 12 && !memcmp(path.p, "/v1/messages", 12) ? BL_FAM_ANTHROPIC
+                                                                          : bl_api_client_family(req);
     if (auth != BL_AUTH_OK) {
-        bl_api_error(req, 401, "invalid_request_error", "invalid_api_key", bl_auth_reason(auth),
-                     rid);
+        bl_api_error_fam(req, fam, 401, "invalid_request_error", "invalid_api_key",
+                         bl_auth_reason(auth), rid);
         bl_api_count(a, "", "", 401, 0);
         return;
     }
@@ -155,10 +180,23 @@ void bl_api_handle(void *ud, bl_http_req_t *req)
             char msg[160];
             snprintf(msg, sizeof msg, "Method %s is not allowed on %s; use POST.", method,
                      PROXIED[i].path);
-            bl_api_error(req, 405, "invalid_request_error", "method_not_allowed", msg, rid);
+            bl_api_error_fam(req, PROXIED[i].family, 405, "invalid_request_error",
+                             "method_not_allowed", msg, rid);
             return;
         }
-        bl_api_proxy(a, req, PROXIED[i].upstream, rid);
+        if (PROXIED[i].family == BL_FAM_RESPONSES)
+            bl_api_responses(a, req, &PROXIED[i], rid);
+        else
+            bl_api_proxy(a, req, &PROXIED[i], rid);
+        return;
+    }
+    if (bl_str_eq(path, "/v1/messages/count_tokens")) {
+        if (strcmp(method, "POST")) {
+            bl_api_error_fam(req, BL_FAM_ANTHROPIC, 405, "invalid_request_error",
+                             "method_not_allowed", "Use POST on /v1/messages/count_tokens.", rid);
+            return;
+        }
+        bl_api_count_tokens(a, req, rid);
         return;
     }
     if (path.n >= 10 && !memcmp(path.p, "/v1/models", 10) && (path.n == 10 || path.p[10] == '/')) {
@@ -173,5 +211,5 @@ void bl_api_handle(void *ud, bl_http_req_t *req)
     char msg[256];
     snprintf(msg, sizeof msg, "Unknown request URL: %s %.*s.", method, (int)BL_MIN(path.n, 128),
              path.p);
-    bl_api_error(req, 404, "invalid_request_error", "unknown_url", msg, rid);
+    bl_api_error_fam(req, fam, 404, "invalid_request_error", "unknown_url", msg, rid);
 }

@@ -29,6 +29,9 @@ void bl_api_free(bl_api_t *a);
 /* Local models, for /readyz and /metrics. */
 struct bl_locals;
 void bl_api_set_locals(bl_api_t *a, struct bl_locals *ls);
+/* The Responses API's store (previous_response_id); NULL turns it off. */
+struct bl_store;
+void bl_api_set_store(bl_api_t *a, struct bl_store *s);
 /* Serve new requests from cfg (takes a reference; drops the old one). */
 void bl_api_set_config(bl_api_t *a, bl_config_t *cfg);
 /* The bl_http_handler_fn to give the server; ud is the bl_api_t. */

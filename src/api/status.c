@@ -19,8 +19,14 @@ static void respond_json(bl_http_req_t *req, int status, json_t *o)
     free(body);
 }
 
-static json_t *model_obj(const char *id)
+/* A model in the shape of the family the client speaks: OpenAI's
+ * {id, object, created, owned_by} or Anthropic's {type, id, display_name,
+ * created_at}. Routes have no creation date: the epoch. */
+static json_t *model_obj_fam(const char *id, bl_family_t f)
 {
+    if (f == BL_FAM_ANTHROPIC)
+        return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id, "display_name", id,
+                         "created_at", "1970-01-01T00:00:00Z");
     return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0,
                      "owned_by", "ballast");
 }
@@ -28,6 +34,7 @@ static json_t *model_obj(const char *id)
 void bl_api_models(bl_api_t *a, bl_http_req_t *req, bl_str_t path, const char *rid)
 {
     const bl_config_t *c = a->cfg;
+    bl_family_t fam = bl_api_client_family(req);
     if (path.n > 11) {
         /* GET /v1/models/{id} */
         bl_str_t id = {path.p + 11, path.n - 11};
@@ -36,19 +43,27 @@ void bl_api_models(bl_api_t *a, bl_http_req_t *req, bl_str_t path, const char *r
             char msg[256];
             snprintf(msg, sizeof msg, "The model '%.*s' does not exist.", (int)BL_MIN(id.n, 128),
                      id.p);
-            bl_api_error(req, 404, "invalid_request_error", "model_not_found", msg, rid);
+            bl_api_error_fam(req, fam, 404, "invalid_request_error", "model_not_found", msg, rid);
             return;
         }
         char *name = strndup(id.p, id.n);
-        respond_json(req, 200, model_obj(name ? name : r->model));
+        respond_json(req, 200, model_obj_fam(name ? name : r->model, fam));
         free(name);
         return;
     }
     json_t *data = json_array();
     for (size_t i = 0; i < c->n_routes; i++) {
-        json_array_append_new(data, model_obj(c->routes[i].model));
+        json_array_append_new(data, model_obj_fam(c->routes[i].model, fam));
         for (size_t k = 0; k < c->routes[i].n_aliases; k++)
-            json_array_append_new(data, model_obj(c->routes[i].aliases[k]));
+            json_array_append_new(data, model_obj_fam(c->routes[i].aliases[k], fam));
+    }
+    if (fam == BL_FAM_ANTHROPIC) {
+        size_t n = json_array_size(data);
+        json_t *first = n ? json_object_get(json_array_get(data, 0), "id") : json_null();
+        json_t *last = n ? json_object_get(json_array_get(data, n - 1), "id") : json_null();
+        respond_json(req, 200, json_pack("{s:o, s:b, s:O, s:O}", "data", data, "has_more", 0,
+                                         "first_id", first, "last_id", last));
+        return;
     }
     respond_json(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }

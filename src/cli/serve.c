@@ -20,6 +20,7 @@
 #include "obs/obs.h"
 #include "router/router.h"
 #include "server/server.h"
+#include "store/store.h"
 #include "upstream/upstream.h"
 
 typedef struct {
@@ -33,6 +34,7 @@ typedef struct {
     bl_locals_t *locals;
     bl_router_t *router;
     bl_api_t *api;
+    bl_store_t *store;       /* Responses API answers; NULL when off */
     bl_server_t *server;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
@@ -45,6 +47,41 @@ typedef struct {
     int reload_rc;
     char reload_err[BL_CONFIG_ERR_MAX];
 } app_t;
+
+/* The response store: Redis when configured, else a SQLite file (the
+ * config's path, or the user's state directory). A store that cannot open
+ * is logged and left off: every route still serves; only
+ * previous_response_id is refused. */
+static void open_store(app_t *app)
+{
+    const bl_config_t *c = app->cfg;
+    if (!c->response_store.enabled)
+        return;
+    char path[4096], err[512];
+    bl_store_cfg_t sc = {.redis_url = c->redis_url, .ttl_s = c->response_store.ttl_s};
+    if (!c->redis_url && c->response_store.path) {
+        sc.sqlite_path = c->response_store.path;
+    } else if (!c->redis_url) {
+        const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+        if (xdg && *xdg)
+            snprintf(path, sizeof path, "%s/ballast/responses.db", xdg);
+        else if (home && *home)
+            snprintf(path, sizeof path, "%s/.local/state/ballast/responses.db", home);
+        else {
+            bl_log(BL_LOG_WARN, "response store off: no HOME or XDG_STATE_HOME, and no "
+                                "response_store.path in the config");
+            return;
+        }
+        sc.sqlite_path = path;
+    }
+    if (bl_store_open(app->loop, &sc, &app->store, err, sizeof err)) {
+        bl_log(BL_LOG_ERROR, "response store off: %s", err);
+        app->store = NULL;
+        return;
+    }
+    bl_log(BL_LOG_INFO, "response store: %s", bl_store_backend(app->store));
+    bl_api_set_store(app->api, app->store);
+}
 
 static void server_limits(const bl_config_t *c, bl_server_limits_t *l)
 {
@@ -147,6 +184,9 @@ static void on_server_closed(void *ud)
     app_t *app = ud;
     bl_locals_close(app->locals, NULL, NULL);
     bl_upstream_close(app->up, on_upstream_closed, app);
+    if (app->store)
+        bl_store_close(app->store, NULL, NULL); /* queued writes land first */
+    app->store = NULL;
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->sig_hup, NULL);
@@ -267,6 +307,7 @@ int bl_cli_serve(int argc, char **argv)
     bl_health_prune(app.health, app.cfg); /* creates an entry per target, for /metrics */
     bl_router_set_locals(app.router, app.locals);
     bl_api_set_locals(app.api, app.locals);
+    open_store(&app);
     bl_locals_sync(app.locals, app.cfg); /* models load off the loop while cloud routes serve */
     if (bl_server_listen(app.server, app.cfg->listen.host, app.cfg->listen.port, err, sizeof err)) {
         fprintf(stderr, "ballast serve: %s\n", err);
@@ -305,6 +346,10 @@ done:
         uv_run(app.loop, UV_RUN_DEFAULT);
     }
     bl_server_free(app.server);
+    if (app.store) {
+        bl_store_close(app.store, NULL, NULL);
+        uv_run(app.loop, UV_RUN_DEFAULT);
+    }
     if (app.locals && !app.stopping) {
         bl_locals_close(app.locals, NULL, NULL);
         uv_run(app.loop, UV_RUN_DEFAULT);

@@ -15,7 +15,8 @@
  *      TOGETHER_API_KEY   together    https://api.together.ai/v1
  *      MISTRAL_API_KEY    mistral     https://api.mistral.ai/v1
  *      DEEPSEEK_API_KEY   deepseek    https://api.deepseek.com/v1
- *    ANTHROPIC_API_KEY is noted but not used (no anthropic provider type yet).
+ *    ANTHROPIC_API_KEY is noted but not used: zero-config routes OpenAI model
+ *    names only; a config file with `type: anthropic` routes Claude models.
  *  - Local providers, one `type: local` per *.gguf file in the model store
  *    ($BALLAST_MODELS, default ~/.local/share/ballast/models), named
  *    "local-<file stem>" with the stem cut to letters, digits, '.', '_', '-'.
@@ -309,8 +310,9 @@ static void scan_clouds(scan_t *s)
             s->keys[i] = k;
     }
     if (env_get(s->env, "ANTHROPIC_API_KEY"))
-        note(s, "ANTHROPIC_API_KEY is set but not used: ballast has no anthropic provider type "
-                "yet");
+        note(s, "ANTHROPIC_API_KEY is set but not used: zero-config routes OpenAI model names "
+                "only; give a config file with a `type: anthropic` provider to route Claude "
+                "models");
     if (!s->keys[0] && env_get(s->env, "OPENAI_BASE_URL"))
         note(s, "OPENAI_BASE_URL is set but OPENAI_API_KEY is not: no openai provider");
 }

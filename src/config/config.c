@@ -30,11 +30,15 @@ void bl_cfg_free(bl_config_t *c)
         free(c->key_hashes);
     }
     free(c->log_level);
+    free_secret(c->redis_url);
+    free(c->response_store.path);
     for (size_t i = 0; i < c->n_providers; i++) {
         bl_provider_cfg_t *p = &c->providers[i];
         free(p->name);
         free(p->base_url);
         free(p->local.model_path);
+        free(p->anthropic_version);
+        free(p->anthropic_beta);
         free_secret(p->api_key);
         for (size_t j = 0; j < p->n_headers; j++)
             free_secret(p->headers[j]);

@@ -20,7 +20,14 @@
 typedef enum {
     BL_PROVIDER_OPENAI = 0, /* any OpenAI-compatible API */
     BL_PROVIDER_LOCAL = 1,  /* a GGUF model run by the in-process engine */
+    BL_PROVIDER_ANTHROPIC = 2, /* Anthropic's Messages API */
 } bl_provider_type_t;
+
+/* type: openai — which of OpenAI's APIs requests are sent in. */
+typedef enum {
+    BL_API_CHAT = 0,        /* /chat/completions */
+    BL_API_RESPONSES = 1,   /* /responses: OpenAI-only items (reasoning, hosted tools) survive */
+} bl_provider_api_t;
 
 /* type: local — the model file and how to run it. */
 typedef struct {
@@ -49,6 +56,9 @@ typedef struct {
     char **headers;          /* extra "Name: value" lines sent upstream */
     size_t n_headers;
     bl_local_cfg_t local;    /* type: local only */
+    bl_provider_api_t api;   /* type: openai only */
+    char *anthropic_version; /* type: anthropic: the anthropic-version header */
+    char *anthropic_beta;    /* type: anthropic: anthropic-beta flags, comma-joined, or NULL */
     unsigned line;           /* where it was declared, for messages */
 } bl_provider_cfg_t;
 
@@ -112,6 +122,14 @@ typedef struct {
     uint64_t shutdown_grace_ms;
 } bl_server_cfg_t;
 
+/* Responses API answers kept for previous_response_id. */
+typedef struct {
+    bool enabled;            /* default true */
+    char *path;              /* the SQLite file; NULL = $XDG_STATE_HOME/ballast/responses.db
+                                (~/.local/state/...); unused when redis is set */
+    uint64_t ttl_s;          /* default 30 days */
+} bl_response_store_cfg_t;
+
 typedef struct {
     char *file;              /* the path it was loaded from */
     bl_listen_cfg_t listen;
@@ -125,6 +143,8 @@ typedef struct {
     size_t n_providers;
     bl_route_cfg_t *routes;
     size_t n_routes;
+    char *redis_url;         /* shared state for replicas; NULL = none (secret: may hold a password) */
+    bl_response_store_cfg_t response_store;
     int refs;                /* reference count; see bl_config_ref */
 } bl_config_t;
 

@@ -53,7 +53,11 @@ static void print_providers(const bl_config_t *c, FILE *f)
                 fprintf(f, "auto\n");
             continue;
         }
-        fprintf(f, "    type: %s\n", p->type == BL_PROVIDER_OPENAI ? "openai" : "?");
+        if (p->type == BL_PROVIDER_ANTHROPIC)
+            fprintf(f, "    type: anthropic (version %s%s%s)\n", p->anthropic_version,
+                    p->anthropic_beta ? ", beta " : "", p->anthropic_beta ? p->anthropic_beta : "");
+        else
+            fprintf(f, "    type: openai\n%s", p->api == BL_API_RESPONSES ? "    api: responses\n" : "");
         fprintf(f, "    base_url: ");
         print_url(f, p->base_url);
         fprintf(f, "\n    api_key: %s\n", p->api_key ? "set" : "not set");

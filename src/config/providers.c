@@ -8,7 +8,7 @@
 #define MAX_PROVIDERS 256
 #define MAX_HEADERS 64
 
-static const char *const TYPES[] = {"openai", "local"}; /* indexed by bl_provider_type_t */
+static const char *const TYPES[] = {"openai", "local", "anthropic"}; /* by bl_provider_type_t */
 
 /* Names show up in response headers, metrics labels and logs. */
 static bool good_name(const char *s)
@@ -206,12 +206,86 @@ static int read_local(bl_yaml_ctx_t *x, yaml_node_t *n, yaml_node_t *const *v, b
     return 0;
 }
 
+/* api: which OpenAI API the provider is spoken to in. */
+static int read_api(bl_yaml_ctx_t *x, yaml_node_t *n, bl_provider_cfg_t *p)
+{
+    bl_scalar_t t;
+    int rc = bl_cfg_string(x, n, "api", &t);
+    if (rc)
+        return rc;
+    if (!strcmp(t.s, "chat")) {
+        p->api = BL_API_CHAT;
+    } else if (!strcmp(t.s, "responses")) {
+        p->api = BL_API_RESPONSES;
+    } else {
+        char shown[96];
+        bl_cfg_show(&t, shown, sizeof shown);
+        bl_cfg_scalar_free(&t);
+        return bl_cfg_error(x, n->start_mark, "api: unknown value %s (known: chat, responses)",
+                            shown);
+    }
+    bl_cfg_scalar_free(&t);
+    return 0;
+}
+
+/* A header value from the config: printable, no CR/LF. */
+static bool header_safe(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return false;
+    return true;
+}
+
+/* type: anthropic — the API version header and beta flags sent with every request. */
+static int read_anthropic(bl_yaml_ctx_t *x, yaml_node_t *ver, yaml_node_t *beta,
+                          bl_provider_cfg_t *p)
+{
+    int rc;
+    if (ver) {
+        if ((rc = bl_cfg_strdup(x, ver, "version", &p->anthropic_version)))
+            return rc;
+        if (!*p->anthropic_version || !header_safe(p->anthropic_version))
+            return bl_cfg_error(x, ver->start_mark, "version: expected a date like 2023-06-01");
+    } else if (!(p->anthropic_version = strdup("2023-06-01"))) {
+        return BL_ENOMEM;
+    }
+    if (!beta || bl_cfg_is_null(beta))
+        return 0;
+    bl_buf_t b = {0};
+    if (beta->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = beta->data.sequence.items.start;
+             it < beta->data.sequence.items.top; it++) {
+            yaml_node_t *e = bl_cfg_node(x, *it);
+            bl_scalar_t v;
+            if ((rc = bl_cfg_string(x, e, "beta", &v))) {
+                bl_buf_free(&b);
+                return rc;
+            }
+            if (b.len)
+                bl_buf_append(&b, ",", 1);
+            bl_buf_append(&b, v.s, v.len);
+            bl_cfg_scalar_free(&v);
+        }
+    } else {
+        bl_scalar_t v;
+        if ((rc = bl_cfg_string(x, beta, "beta", &v)))
+            return rc;
+        bl_buf_append(&b, v.s, v.len);
+        bl_cfg_scalar_free(&v);
+    }
+    p->anthropic_beta = bl_buf_steal(&b, NULL);
+    if (p->anthropic_beta && !header_safe(p->anthropic_beta))
+        return bl_cfg_error(x, beta->start_mark, "beta: contains a control character");
+    return 0;
+}
+
 static int read_provider(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c, size_t idx)
 {
     static const char *const names[] = {"name",    "type",      "base_url", "api_key",
                                         "headers", "timeouts",  "model",    "sha256",
                                         "threads", "context",   "slots",    "max_queue",
-                                        "max_tokens"};
+                                        "max_tokens", "api",     "version",  "beta"};
     yaml_node_t *v[BL_ARRAY_LEN(names)];
     bl_provider_cfg_t *p = &c->providers[idx];
     p->line = (unsigned)n->start_mark.line + 1;
@@ -253,6 +327,13 @@ static int read_provider(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c, size_
         bl_cfg_scalar_free(&t);
         p->type = (bl_provider_type_t)k;
     }
+    if (v[13] && p->type != BL_PROVIDER_OPENAI)
+        return bl_cfg_error(x, v[13]->start_mark, "provider '%s': 'api' is only for type openai",
+                            p->name);
+    for (size_t i = 14; i <= 15; i++)
+        if (v[i] && p->type != BL_PROVIDER_ANTHROPIC)
+            return bl_cfg_error(x, v[i]->start_mark,
+                                "provider '%s': '%s' is only for type anthropic", p->name, names[i]);
     if (p->type == BL_PROVIDER_LOCAL) {
         for (size_t i = 2; i <= 4; i++)
             if (v[i])
@@ -260,15 +341,24 @@ static int read_provider(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c, size_
                                     p->name, names[i]);
         return read_local(x, n, v, p);
     }
-    for (size_t i = 6; i < BL_ARRAY_LEN(names); i++)
+    for (size_t i = 6; i <= 12; i++)
         if (v[i])
             return bl_cfg_error(x, v[i]->start_mark,
                                 "provider '%s': '%s' is only for type local", p->name, names[i]);
-    if (!v[2])
+    if (v[13] && (rc = read_api(x, v[13], p)))
+        return rc;
+    if (p->type == BL_PROVIDER_ANTHROPIC && (rc = read_anthropic(x, v[14], v[15], p)))
+        return rc;
+    if (!v[2] && p->type == BL_PROVIDER_ANTHROPIC) {
+        p->base_url = strdup("https://api.anthropic.com/v1");
+        if (!p->base_url)
+            return BL_ENOMEM;
+    } else if (!v[2]) {
         return bl_cfg_error(x, n->start_mark, "provider '%s': missing required key 'base_url'",
                             p->name);
-    if ((rc = read_base_url(x, v[2], p)))
+    } else if ((rc = read_base_url(x, v[2], p))) {
         return rc;
+    }
     if (v[3]) {
         bl_scalar_t k;
         if ((rc = bl_cfg_string(x, v[3], "api_key", &k)))

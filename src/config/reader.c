@@ -342,6 +342,26 @@ int bl_cfg_size(bl_yaml_ctx_t *x, yaml_node_t *n, const char *key, uint64_t lo, 
     return rc;
 }
 
+int bl_cfg_bool(bl_yaml_ctx_t *x, yaml_node_t *n, const char *key, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+    bl_scalar_t v;
+    int rc = bl_cfg_string(x, n, key, &v);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < 3; i++) {
+        if (!strcasecmp(v.s, yes[i]) || !strcasecmp(v.s, no[i])) {
+            *out = !strcasecmp(v.s, yes[i]);
+            bl_cfg_scalar_free(&v);
+            return 0;
+        }
+    }
+    char shown[96];
+    bl_cfg_show(&v, shown, sizeof shown);
+    bl_cfg_scalar_free(&v);
+    return bl_cfg_error(x, n->start_mark, "%s: expected true or false, got %s", key, shown);
+}
+
 int bl_cfg_double(bl_yaml_ctx_t *x, yaml_node_t *n, const char *key, double *out)
 {
     bl_scalar_t v;

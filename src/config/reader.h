@@ -65,6 +65,8 @@ int bl_cfg_uint(bl_yaml_ctx_t *x, yaml_node_t *n, const char *key, unsigned lo, 
 int bl_cfg_size(bl_yaml_ctx_t *x, yaml_node_t *n, const char *key, uint64_t lo, uint64_t hi,
                 size_t *out);
 int bl_cfg_double(bl_yaml_ctx_t *x, yaml_node_t *n, const char *key, double *out);
+/* true/false (also yes/no, on/off, as YAML 1.1 users write them). */
+int bl_cfg_bool(bl_yaml_ctx_t *x, yaml_node_t *n, const char *key, bool *out);
 
 /* Parse "123", "8MiB", "64 KB"; BL_EINVAL when malformed, BL_ERANGE on overflow. */
 int bl_cfg_parse_size(const char *s, uint64_t *out);

@@ -36,6 +36,7 @@ void bl_cfg_defaults(bl_config_t *c)
         .deadline_ms = 120000,
     };
     c->listen.port = 8080;
+    c->response_store = (bl_response_store_cfg_t){.enabled = true, .ttl_s = 30u * 86400};
 }
 
 /* "host:port", "[v6]:port", ":port" or "port". The host must be an IP
@@ -274,10 +275,62 @@ static int read_log(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c)
                         "unknown log level %s (expected debug, info, warn or error)", shown);
 }
 
+/* redis: the shared state of replicas ("redis://host:port/db" or "unix:/path"). */
+static int read_redis(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c)
+{
+    if (!n || bl_cfg_is_null(n))
+        return 0;
+    int rc = bl_cfg_strdup(x, n, "redis", &c->redis_url);
+    if (rc)
+        return rc;
+    if (strncmp(c->redis_url, "redis://", 8) && strncmp(c->redis_url, "unix:", 5))
+        return bl_cfg_error(x, n->start_mark,
+                            "redis: expected redis://host[:port][/db] or unix:/path");
+    return 0;
+}
+
+/* response_store: where Responses API answers are kept for previous_response_id. */
+static int read_response_store(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c)
+{
+    static const char *const names[] = {"enabled", "path", "ttl_s"};
+    yaml_node_t *v[3];
+    bl_response_store_cfg_t *r = &c->response_store;
+    if (!n)
+        return 0;
+    int rc = bl_cfg_fields(x, n, "response_store", names, 3, v);
+    if (rc)
+        return rc;
+    if (v[0] && (rc = bl_cfg_bool(x, v[0], "enabled", &r->enabled)))
+        return rc;
+    if (v[1]) {
+        char *p;
+        if ((rc = bl_cfg_strdup(x, v[1], "path", &p)))
+            return rc;
+        if (p[0] == '/' || !strchr(x->file, '/')) {
+            r->path = p;
+        } else {
+            /* relative to the config file's folder, like model paths */
+            size_t dir = (size_t)(strrchr(x->file, '/') - x->file);
+            r->path = malloc(dir + 1 + strlen(p) + 1);
+            if (r->path) {
+                memcpy(r->path, x->file, dir + 1);
+                strcpy(r->path + dir + 1, p);
+            }
+            free(p);
+            if (!r->path)
+                return BL_ENOMEM;
+        }
+    }
+    if (v[2] && (rc = bl_cfg_u64(x, v[2], "ttl_s", 1, 10ull * 365 * 86400, &r->ttl_s)))
+        return rc;
+    return 0;
+}
+
 int bl_cfg_read_root(bl_yaml_ctx_t *x, yaml_node_t *root, bl_config_t *c)
 {
-    static const char *const names[] = {"listen", "server", "keys",      "breaker",
-                                        "retry",  "log",    "providers", "routes"};
+    static const char *const names[] = {"listen",    "server", "keys",  "breaker",
+                                        "retry",     "log",    "providers", "routes",
+                                        "redis",     "response_store"};
     yaml_node_t *v[BL_ARRAY_LEN(names)];
     if (root->type != YAML_MAPPING_NODE)
         return bl_cfg_error(x, root->start_mark, "expected a mapping at the top level, got %s",
@@ -289,6 +342,7 @@ int bl_cfg_read_root(bl_yaml_ctx_t *x, yaml_node_t *root, bl_config_t *c)
     if ((rc = read_listen(x, v[0], c)) || (rc = read_server(x, v[1], &c->server)) ||
         (rc = read_keys(x, v[2], c)) || (rc = read_breaker(x, v[3], &c->breaker)) ||
         (rc = read_retry(x, v[4], &c->retry)) || (rc = read_log(x, v[5], c)) ||
+        (rc = read_redis(x, v[8], c)) || (rc = read_response_store(x, v[9], c)) ||
         (rc = bl_cfg_read_providers(x, v[6], c)))
         return rc;
     if (!v[7])

@@ -14,7 +14,6 @@
 #define MAX_RESPONSE_BYTES (64u << 20)
 #define MAX_RETRY_AFTER_S 3600u
 
-static void try_next(bl_call_t *c);
 static void arm_timer(bl_call_t *c);
 static void on_timer(uv_timer_t *t);
 static void fail_call(bl_call_t *c, int status, const char *type, const char *code);
@@ -36,9 +35,16 @@ static int build_candidates(bl_call_t *c)
         const bl_tier_cfg_t *tier = &rt->tiers[t];
         size_t first = c->n_cands;
         for (size_t i = 0; i < tier->n_targets; i++) {
+            const bl_provider_cfg_t *p = &c->cfg->providers[tier->targets[i].provider];
+            /* sent as they are: only a target of the client's family can take them
+               (Anthropic has no completions or embeddings; only Anthropic counts
+               Anthropic tokens) */
+            if (c->req.raw_only &&
+                (p->type == BL_PROVIDER_ANTHROPIC) != (c->req.family == BL_FAM_ANTHROPIC))
+                continue;
             bl_candidate_t *cd = &c->cands[c->n_cands++];
             cd->target = &tier->targets[i];
-            cd->provider = &c->cfg->providers[cd->target->provider];
+            cd->provider = p;
             cd->tier = (unsigned)t;
             cd->health = bl_health_get(c->r->health, cd->provider->name, cd->target->model);
             if (!cd->health)
@@ -73,7 +79,7 @@ static bool usable(bl_call_t *c, bl_candidate_t *cd, uint64_t now)
 
 /* ---- attempts --------------------------------------------------------------- */
 
-static double ms_since(uint64_t start_ns)
+double bl_ms_since(uint64_t start_ns)
 {
     return (double)(bl_now_ns() - start_ns) / 1e6;
 }
@@ -87,6 +93,7 @@ static void attempt_free(bl_attempt_run_t *a)
     if (a->lreq)
         bl_local_cancel(a->lreq);
     bl_buf_free(&a->body);
+    bl_xl_attempt_free(a);
     free(a->req_body);
     if (a->url) {
         /* The Authorization line holds a secret; don't leave it in freed memory. */
@@ -106,7 +113,7 @@ static void detach(bl_call_t *c, bl_attempt_run_t *a)
         }
 }
 
-static const char *target_label(const bl_attempt_run_t *a)
+const char *bl_att_label(const bl_attempt_run_t *a)
 {
     return a->cand->health->key;
 }
@@ -122,27 +129,27 @@ static void note_breaker_change(bl_call_t *c, bl_attempt_run_t *a, bool changed)
            bl_breaker_state_name(h->state), h->key);
 }
 
-static void record_end(bl_call_t *c, bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail)
+void bl_att_record_end(bl_call_t *c, bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail)
 {
     bl_attempt_t *log = &c->rep.attempts[a->log_idx];
     log->outcome = o;
     log->http_status = a->status;
-    log->ms = ms_since(a->start_ns);
+    log->ms = bl_ms_since(a->start_ns);
     if (detail)
         snprintf(log->detail, sizeof log->detail, "%s", detail);
-    const char *lv[] = {target_label(a), bl_attempt_outcome_name(o)};
+    const char *lv[] = {bl_att_label(a), bl_attempt_outcome_name(o)};
     bl_metric_add(c->r->m_attempts, 1, lv);
-    const char *tv[] = {target_label(a)};
+    const char *tv[] = {bl_att_label(a)};
     bl_metric_observe(c->r->m_duration, log->ms / 1000.0, tv);
 }
 
 /* An attempt failed before anything reached the client: judge the target,
  * and move the call on unless another attempt is still running. */
-static void attempt_failed(bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail)
+void bl_att_failed(bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail)
 {
     bl_call_t *c = a->call;
     uint64_t now = bl_now_ms();
-    record_end(c, a, o, detail);
+    bl_att_record_end(c, a, o, detail);
     bl_health_t *h = a->cand->health;
     if (o == BL_ATTEMPT_CANCELED) {
         bl_health_abandon(h);
@@ -156,12 +163,12 @@ static void attempt_failed(bl_attempt_run_t *a, bl_attempt_outcome_t o, const ch
     if (c->finished || c->canceled)
         return;
     if (c->n_active == 0)
-        try_next(c);
+        bl_call_try_next(c);
     else
         arm_timer(c);
 }
 
-static void finish(bl_call_t *c)
+void bl_call_finish(bl_call_t *c)
 {
     if (c->finished)
         return;
@@ -210,13 +217,13 @@ static void extract_usage_span(bl_call_t *c, const char *p, size_t n)
 }
 
 /* Cancel every attempt but the winner; they are not the targets' fault. */
-static void cancel_losers(bl_call_t *c, bl_attempt_run_t *winner)
+void bl_att_cancel_losers(bl_call_t *c, bl_attempt_run_t *winner)
 {
     for (unsigned i = c->n_active; i-- > 0;) {
         bl_attempt_run_t *a = c->active[i];
         if (a == winner)
             continue;
-        record_end(c, a, BL_ATTEMPT_CANCELED, "lost the hedge");
+        bl_att_record_end(c, a, BL_ATTEMPT_CANCELED, "lost the hedge");
         bl_health_abandon(a->cand->health);
         detach(c, a);
         attempt_free(a);
@@ -224,20 +231,20 @@ static void cancel_losers(bl_call_t *c, bl_attempt_run_t *winner)
     c->hedge_at_ms = 0;
 }
 
-static void commit(bl_call_t *c, bl_attempt_run_t *a, bool stream, const char *body, size_t len)
+void bl_att_commit(bl_call_t *c, bl_attempt_run_t *a, bool stream, const char *body, size_t len)
 {
     c->committed = true;
     c->winner = a;
     c->rep.answered = true;
     c->rep.status = a->status;
-    c->rep.backend = target_label(a);
+    c->rep.backend = bl_att_label(a);
     c->rep.tier = a->cand->tier;
-    c->rep.ttfb_ms = ms_since(c->start_ns);
-    cancel_losers(c, a);
+    c->rep.ttfb_ms = bl_ms_since(c->start_ns);
+    bl_att_cancel_losers(c, a);
     bl_call_response_t r = {
         .status = a->status,
         .content_type = a->content_type[0] ? a->content_type : NULL,
-        .backend = target_label(a),
+        .backend = bl_att_label(a),
         .attempts = c->rep.n_attempts,
         .degraded = a->cand->tier > 0,
         .stream = stream,
@@ -252,10 +259,10 @@ static void commit(bl_call_t *c, bl_attempt_run_t *a, bool stream, const char *b
 /* The attempt produced a good result: judge the target healthy. Its time to
  * first token (or to the whole answer, when not streamed) feeds the p95 that
  * hedging waits for. */
-static void attempt_succeeded_health(bl_call_t *c, bl_attempt_run_t *a)
+void bl_att_healthy(bl_call_t *c, bl_attempt_run_t *a)
 {
     if (a->ttfb_ms < 0)
-        a->ttfb_ms = ms_since(a->start_ns);
+        a->ttfb_ms = bl_ms_since(a->start_ns);
     note_breaker_change(c, a,
                         bl_health_success(a->cand->health, &c->cfg->breaker, bl_now_ms(), a->ttfb_ms));
 }
@@ -268,20 +275,20 @@ static void complete_json(bl_call_t *c, bl_attempt_run_t *a)
     bl_json_member_t m[] = {{.key = "usage"}};
     const char *body = a->body.data ? a->body.data : "";
     if (bl_json_scan_object(body, a->body.len, m, 1, NULL, NULL)) {
-        attempt_failed(a, BL_ATTEMPT_MALFORMED, "response is not a JSON object");
+        bl_att_failed(a, BL_ATTEMPT_MALFORMED, "response is not a JSON object");
         return;
     }
     if (m[0].kind == BL_JSON_OBJECT)
         extract_usage_span(c, body + m[0].off, m[0].len);
-    a->ttfb_ms = ms_since(a->start_ns);
-    const char *tv[] = {target_label(a)};
+    a->ttfb_ms = bl_ms_since(a->start_ns);
+    const char *tv[] = {bl_att_label(a)};
     bl_metric_observe(c->r->m_ttfb, a->ttfb_ms / 1000.0, tv);
-    commit(c, a, false, a->body.data, a->body.len);
+    bl_att_commit(c, a, false, a->body.data, a->body.len);
     if (c->canceled)
         return;
-    record_end(c, a, BL_ATTEMPT_OK, NULL);
-    attempt_succeeded_health(c, a);
-    finish(c);
+    bl_att_record_end(c, a, BL_ATTEMPT_OK, NULL);
+    bl_att_healthy(c, a);
+    bl_call_finish(c);
 }
 
 /* Read one committed event for usage and for the answer text so far. The
@@ -330,7 +337,7 @@ static void committed_bytes(bl_call_t *c, bl_attempt_run_t *a, const char *p, si
         if (!bl_sse_event_data(evp, ev, &c->scratch))
             continue;
         if (a->continuation) {
-            if (bl_resume_rewrite(c, c->scratch.data, c->scratch.len, target_label(a), &c->wire))
+            if (bl_resume_rewrite(c, c->scratch.data, c->scratch.len, bl_att_label(a), &c->wire))
                 c->cb.on_data(c->cb.ud, c->wire.data, c->wire.len);
             if (c->canceled)
                 return;
@@ -419,15 +426,15 @@ static void stream_precommit(bl_call_t *c, bl_attempt_run_t *a)
             continue; /* comment or keep-alive: forwarded with the first real event */
         ev_verdict_t v = judge_event(&c->scratch);
         if (v == EV_BAD) {
-            attempt_failed(a, BL_ATTEMPT_MALFORMED, "stream event is not a valid chunk");
+            bl_att_failed(a, BL_ATTEMPT_MALFORMED, "stream event is not a valid chunk");
             return;
         }
         if (v == EV_HOLD)
             continue;
         a->got_first = true;
         a->first_token_deadline_ms = 0;
-        a->ttfb_ms = ms_since(a->start_ns);
-        const char *tv[] = {target_label(a)};
+        a->ttfb_ms = bl_ms_since(a->start_ns);
+        const char *tv[] = {bl_att_label(a)};
         bl_metric_observe(c->r->m_ttfb, a->ttfb_ms / 1000.0, tv);
         /* Hand over what we held (for a continuation: rewritten, its role
          * chunk dropped); from now on bytes flow through committed_bytes. */
@@ -436,11 +443,11 @@ static void stream_precommit(bl_call_t *c, bl_attempt_run_t *a)
         if (a->continuation) {
             c->winner = a;
             c->resume.active = false;
-            c->rep.ttfb_ms = c->rep.ttfb_ms > 0 ? c->rep.ttfb_ms : ms_since(c->start_ns);
-            cancel_losers(c, a);
+            c->rep.ttfb_ms = c->rep.ttfb_ms > 0 ? c->rep.ttfb_ms : bl_ms_since(c->start_ns);
+            bl_att_cancel_losers(c, a);
             uv_timer_stop(&c->timer);
         } else {
-            commit(c, a, true, NULL, 0);
+            bl_att_commit(c, a, true, NULL, 0);
         }
         if (!c->canceled)
             committed_bytes(c, a, held.data, held.len);
@@ -482,7 +489,7 @@ static void on_up_headers(void *ud, int status, const bl_buf_t *raw)
         }
         char detail[64];
         snprintf(detail, sizeof detail, "HTTP %d", status);
-        attempt_failed(a,
+        bl_att_failed(a,
                        status == 429   ? BL_ATTEMPT_HTTP_429
                        : status == 408 ? BL_ATTEMPT_HTTP_408
                                        : BL_ATTEMPT_HTTP_5XX,
@@ -494,7 +501,7 @@ static void on_up_headers(void *ud, int status, const bl_buf_t *raw)
             /* the client's response started long ago: this target cannot help */
             char detail[64];
             snprintf(detail, sizeof detail, "HTTP %d to the continuation", status);
-            attempt_failed(a, BL_ATTEMPT_CLIENT_ERROR, detail);
+            bl_att_failed(a, BL_ATTEMPT_CLIENT_ERROR, detail);
             return;
         }
         a->passthrough = true; /* the client's own error: theirs to see, no retry */
@@ -505,12 +512,16 @@ static int on_up_body(void *ud, const char *p, size_t n)
 {
     bl_attempt_run_t *a = ud;
     bl_call_t *c = a->call;
+    if (a->rd) {
+        bl_xl_body(c, a, p, n);
+        return 0;
+    }
     if (c->committed && c->winner == a) {
         committed_bytes(c, a, p, n);
         return 0;
     }
     if (a->body.len + n > MAX_RESPONSE_BYTES) {
-        attempt_failed(a, BL_ATTEMPT_MALFORMED, "response too large");
+        bl_att_failed(a, BL_ATTEMPT_MALFORMED, "response too large");
         return 0;
     }
     bl_buf_append(&a->body, p, n);
@@ -532,62 +543,79 @@ static bl_attempt_outcome_t classify(bl_up_result_t r)
     }
 }
 
+/* The committed stream broke (or its reader gave up on it): continue it on
+ * the next target when the client's partial answer allows, else end it. */
+void bl_call_stream_cut(bl_call_t *c, bl_attempt_run_t *a, bl_up_result_t res)
+{
+    if (bl_resume_possible(c) && c->rep.n_attempts < c->max_attempts) {
+        bl_att_record_end(c, a, BL_ATTEMPT_STREAM_CUT, bl_up_result_name(res));
+        note_breaker_change(c, a, bl_health_failure(a->cand->health, &c->cfg->breaker, bl_now_ms()));
+        snprintf(c->resume.from, sizeof c->resume.from, "%s", bl_att_label(a));
+        bl_xl_keep_writer(c, a);
+        c->resume.active = true;
+        c->winner = NULL;
+        c->rep.midstream_failovers++;
+        const char *lv[] = {c->route->model};
+        bl_metric_add(c->r->m_midstream, 1, lv);
+        detach(c, a);
+        attempt_free(a);
+        bl_call_try_next(c);
+        return;
+    }
+    /* The client already has part of the answer; we can only end it. */
+    c->rep.stream_cut = true;
+    bl_att_record_end(c, a, BL_ATTEMPT_STREAM_CUT, bl_up_result_name(res));
+    note_breaker_change(c, a, bl_health_failure(a->cand->health, &c->cfg->breaker, bl_now_ms()));
+    bl_xl_report_cut(c, a);
+    if (!c->canceled)
+        bl_call_finish(c);
+}
+
 static void on_up_done(void *ud, bl_up_result_t res, const char *errmsg)
 {
     bl_attempt_run_t *a = ud;
     bl_call_t *c = a->call;
     a->xfer = NULL; /* the upstream (or local) module is done with it */
     a->lreq = NULL;
-    if (c->committed && c->winner == a) {
-        if (res == BL_UP_OK) {
-            record_end(c, a, BL_ATTEMPT_OK, NULL);
-            attempt_succeeded_health(c, a);
-        } else if (bl_resume_possible(c) && c->rep.n_attempts < c->max_attempts) {
-            /* The client has part of the answer: continue it on the next target. */
-            record_end(c, a, BL_ATTEMPT_STREAM_CUT, bl_up_result_name(res));
-            note_breaker_change(c, a, bl_health_failure(a->cand->health, &c->cfg->breaker,
-                                                        bl_now_ms()));
-            snprintf(c->resume.from, sizeof c->resume.from, "%s", target_label(a));
-            c->resume.active = true;
-            c->winner = NULL;
-            c->rep.midstream_failovers++;
-            const char *lv[] = {c->route->model};
-            bl_metric_add(c->r->m_midstream, 1, lv);
-            detach(c, a);
-            attempt_free(a);
-            try_next(c);
+    if (c->committed && c->winner == a && !c->resume.active) {
+        if (res != BL_UP_OK) {
+            bl_call_stream_cut(c, a, res);
             return;
-        } else {
-            /* The client already has part of the answer; we can only end it. */
-            c->rep.stream_cut = true;
-            record_end(c, a, BL_ATTEMPT_STREAM_CUT, bl_up_result_name(res));
-            note_breaker_change(c, a, bl_health_failure(a->cand->health, &c->cfg->breaker,
-                                                        bl_now_ms()));
         }
-        finish(c);
+        if (a->rd) {
+            bl_xl_done(c, a);
+            return;
+        }
+        bl_att_record_end(c, a, BL_ATTEMPT_OK, NULL);
+        bl_att_healthy(c, a);
+        bl_call_finish(c);
         return;
     }
     if (res != BL_UP_OK) {
         char detail[160];
         snprintf(detail, sizeof detail, "%s%s%s", bl_up_result_name(res), errmsg && *errmsg ? ": " : "",
                  errmsg ? errmsg : "");
-        attempt_failed(a, classify(res), detail);
+        bl_att_failed(a, classify(res), detail);
+        return;
+    }
+    if (a->rd) {
+        bl_xl_done(c, a);
         return;
     }
     if (a->passthrough) {
         /* Pass the client error through as the provider sent it. */
-        commit(c, a, false, a->body.data ? a->body.data : "", a->body.len);
+        bl_att_commit(c, a, false, a->body.data ? a->body.data : "", a->body.len);
         if (c->canceled)
             return;
-        record_end(c, a, BL_ATTEMPT_CLIENT_ERROR, NULL);
+        bl_att_record_end(c, a, BL_ATTEMPT_CLIENT_ERROR, NULL);
         /* A 4xx is an answer, not an outage: the target is healthy. */
-        attempt_succeeded_health(c, a);
+        bl_att_healthy(c, a);
         c->rep.status = a->status;
-        finish(c);
+        bl_call_finish(c);
         return;
     }
     if (a->continuation || (c->req.stream && !strncasecmp(a->content_type, "text/event-stream", 17))) {
-        attempt_failed(a, BL_ATTEMPT_MALFORMED, "stream ended before any content");
+        bl_att_failed(a, BL_ATTEMPT_MALFORMED, "stream ended before any content");
         return;
     }
     /* Non-streamed (or a provider that answered a stream request with JSON). */
@@ -638,6 +666,11 @@ static char *quote_model(const char *model)
 static int build_request(bl_call_t *c, bl_attempt_run_t *a)
 {
     const bl_provider_cfg_t *p = a->cand->provider;
+    int rc = bl_xl_prepare(c, a);
+    if (rc)
+        return rc;
+    if (a->req_body)
+        goto target; /* written in the target's family */
     if (a->continuation) {
         a->req_body = bl_resume_body(c, a->cand, &a->req_len);
         if (!a->req_body)
@@ -664,18 +697,38 @@ static int build_request(bl_call_t *c, bl_attempt_run_t *a)
     a->req_body[a->req_len] = '\0';
     free(quoted);
 target:
+    a->path = a->translated ? bl_family_path(a->tfam) : c->req.path;
     if (p->type == BL_PROVIDER_LOCAL)
         return BL_OK; /* no URL, no headers: the engine reads the body */
 
     /* The URL and all header lines in one allocation (freed, wiped, once). */
     const char *accept = c->req.stream ? "Accept: text/event-stream" : "Accept: application/json";
+    const char *path = a->path;
+    bool anthropic = p->type == BL_PROVIDER_ANTHROPIC;
+    /* Anthropic: the client's version and beta flags when it is an Anthropic
+       client, else the provider's */
+    const char *aver = anthropic && c->req.anthropic_version && !a->translated
+                           ? c->req.anthropic_version
+                           : p->anthropic_version;
+    const char *abeta = anthropic && c->req.anthropic_beta && !a->translated ? c->req.anthropic_beta
+                                                                             : p->anthropic_beta;
     static const char ct[] = "Content-Type: application/json";
     static const char ua[] = "User-Agent: ballast/" BL_VERSION_STRING;
-    size_t cap = strlen(p->base_url) + strlen(c->req.path) + 1 + sizeof ct + strlen(accept) + 1 +
+    size_t cap = strlen(p->base_url) + strlen(path) + 1 + sizeof ct + strlen(accept) + 1 +
                  strlen("X-Request-Id: ") + strlen(c->request_id) + 1 + sizeof ua;
-    if (p->api_key)
+    size_t n_fixed = 4;
+    if (p->api_key) {
         cap += strlen("Authorization: Bearer ") + strlen(p->api_key) + 1;
-    size_t n_fixed = p->api_key ? 5 : 4;
+        n_fixed++;
+    }
+    if (anthropic && aver) {
+        cap += strlen("anthropic-version: ") + strlen(aver) + 1;
+        n_fixed++;
+    }
+    if (anthropic && abeta) {
+        cap += strlen("anthropic-beta: ") + strlen(abeta) + 1;
+        n_fixed++;
+    }
     size_t n_extra = BL_MIN(p->n_headers, BL_ARRAY_LEN(a->hdr_lines) - n_fixed);
     for (size_t i = 0; i < n_extra; i++)
         cap += strlen(p->headers[i]) + 1;
@@ -684,14 +737,19 @@ target:
         return BL_ENOMEM;
     a->url_cap = cap;
     char *at = a->url;
-    arena_put(&at, (const char *[]){p->base_url, c->req.path}, 2);
+    arena_put(&at, (const char *[]){p->base_url, path}, 2);
     a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){ct}, 1);
     a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){accept}, 1);
     a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){"X-Request-Id: ", c->request_id}, 2);
     a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){ua}, 1);
     if (p->api_key)
-        a->hdr_lines[a->n_hdr++] =
-            arena_put(&at, (const char *[]){"Authorization: Bearer ", p->api_key}, 2);
+        a->hdr_lines[a->n_hdr++] = arena_put(
+            &at, (const char *[]){anthropic ? "x-api-key: " : "Authorization: Bearer ", p->api_key},
+            2);
+    if (anthropic && aver)
+        a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){"anthropic-version: ", aver}, 2);
+    if (anthropic && abeta)
+        a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){"anthropic-beta: ", abeta}, 2);
     for (size_t i = 0; i < n_extra; i++) /* the same lines cap was counted for */
         a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){p->headers[i]}, 1);
     return BL_OK;
@@ -723,8 +781,18 @@ static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
     if (c->req.stream && to->first_token_ms)
         a->first_token_deadline_ms = bl_now_ms() + to->first_token_ms;
 
-    if (build_request(c, a)) {
-        attempt_failed(a, BL_ATTEMPT_CONNECT, "out of memory building the request");
+    int brc = build_request(c, a);
+    if (brc == BL_EINVAL) {
+        /* not the target's fault: it is not judged, and the next one is tried */
+        bl_att_record_end(c, a, BL_ATTEMPT_UNTRANSLATABLE,
+                          c->xq_err.message[0] ? c->xq_err.message : "cannot be said in its API");
+        bl_health_abandon(cd->health);
+        detach(c, a);
+        attempt_free(a);
+        return false;
+    }
+    if (brc) {
+        bl_att_failed(a, BL_ATTEMPT_CONNECT, "out of memory building the request");
         return true;
     }
     bl_upstream_req_t ureq = {
@@ -743,14 +811,14 @@ static bool start_attempt(bl_call_t *c, bl_candidate_t *cd)
         /* The local model answers through the same callbacks, in OpenAI's
          * wire format, so everything below treats it like any target. */
         bl_local_t *lm = c->r->locals ? bl_locals_find(c->r->locals, cd->provider) : NULL;
-        if (!lm || bl_local_start(lm, c->req.path, a->req_body, a->req_len, &ucb, &a->lreq)) {
+        if (!lm || bl_local_start(lm, a->path, a->req_body, a->req_len, &ucb, &a->lreq)) {
             a->lreq = NULL;
-            attempt_failed(a, BL_ATTEMPT_CONNECT, "the local model is not available");
+            bl_att_failed(a, BL_ATTEMPT_CONNECT, "the local model is not available");
             return true;
         }
     } else if (bl_upstream_start(c->r->up, &ureq, &ucb, &a->xfer)) {
         a->xfer = NULL;
-        attempt_failed(a, BL_ATTEMPT_CONNECT, "could not start the transfer");
+        bl_att_failed(a, BL_ATTEMPT_CONNECT, "could not start the transfer");
         return true;
     }
     /* Hedge: if this one is slow to answer, start the next target too. */
@@ -783,6 +851,14 @@ static uint64_t backoff_ms(bl_call_t *c)
 
 static void fail_all_tried(bl_call_t *c)
 {
+    bool all_untranslatable = c->rep.n_attempts > 0;
+    for (unsigned i = 0; i < c->rep.n_attempts; i++)
+        all_untranslatable &= c->rep.attempts[i].outcome == BL_ATTEMPT_UNTRANSLATABLE;
+    if (all_untranslatable || c->n_cands == 0) {
+        /* nothing failed: the request cannot be served by this route's targets */
+        fail_call(c, 400, "invalid_request_error", "unsupported_for_route");
+        return;
+    }
     /* Nothing left: 503, with Retry-After from the soonest target to recover. */
     uint64_t now = bl_now_ms(), wait = UINT64_MAX;
     for (size_t i = 0; i < c->n_cands; i++) {
@@ -795,7 +871,7 @@ static void fail_all_tried(bl_call_t *c)
 }
 
 /* Start the next attempt, or wait out a backoff, or give up. */
-static void try_next(bl_call_t *c)
+void bl_call_try_next(bl_call_t *c)
 {
     if (c->finished || c->canceled || (c->committed && !c->resume.active))
         return;
@@ -863,7 +939,7 @@ static void on_timer(uv_timer_t *t)
     if (!c->committed && now >= c->deadline_ms) {
         for (unsigned i = c->n_active; i-- > 0;) {
             bl_attempt_run_t *a = c->active[i];
-            record_end(c, a, BL_ATTEMPT_TIMEOUT, "request deadline");
+            bl_att_record_end(c, a, BL_ATTEMPT_TIMEOUT, "request deadline");
             bl_health_abandon(a->cand->health);
             detach(c, a);
             attempt_free(a);
@@ -874,7 +950,7 @@ static void on_timer(uv_timer_t *t)
     for (unsigned i = c->n_active; i-- > 0;) {
         bl_attempt_run_t *a = c->active[i];
         if (a->first_token_deadline_ms && now >= a->first_token_deadline_ms && !a->got_first) {
-            attempt_failed(a, BL_ATTEMPT_TIMEOUT, "no first token in time");
+            bl_att_failed(a, BL_ATTEMPT_TIMEOUT, "no first token in time");
             if (c->finished || c->canceled || c->committed)
                 return;
             i = c->n_active; /* the set changed; rescan */
@@ -897,7 +973,7 @@ static void on_timer(uv_timer_t *t)
     }
     if (c->resume_at_ms && now >= c->resume_at_ms) {
         c->resume_at_ms = 0;
-        try_next(c);
+        bl_call_try_next(c);
         if (c->finished || c->canceled)
             return;
     }
@@ -913,13 +989,26 @@ static void fail_call(bl_call_t *c, int status, const char *type, const char *co
     if (c->committed) {
         /* no target could continue the broken stream: end it, saying so */
         c->rep.stream_cut = true;
-        finish(c);
+        bl_xl_report_cut(c, NULL);
+        if (c->canceled)
+            return;
+        bl_call_finish(c);
         return;
     }
     c->rep.answered = false;
     c->rep.status = status;
     c->rep.error_type = type;
     c->rep.error_code = code;
+    if (status == 400) {
+        if (c->xq_err.message[0])
+            snprintf(c->rep.error_message, sizeof c->rep.error_message, "%s", c->xq_err.message);
+        else
+            snprintf(c->rep.error_message, sizeof c->rep.error_message,
+                     "The model '%s' has no target that can serve %s.", c->route->model,
+                     c->req.path);
+        bl_call_finish(c);
+        return;
+    }
     bl_buf_t msg = {0};
     bl_buf_append_str(&msg, status == 504 ? "request deadline exceeded" : "no upstream could answer");
     const char *sep = ": ";
@@ -944,7 +1033,7 @@ static void fail_call(bl_call_t *c, int status, const char *type, const char *co
     }
     snprintf(c->rep.error_message, sizeof c->rep.error_message, "%s", msg.data);
     bl_buf_free(&msg);
-    finish(c);
+    bl_call_finish(c);
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -954,6 +1043,7 @@ static void on_timer_closed(uv_handle_t *h)
     bl_buf_free(&c->scratch);
     bl_buf_free(&c->wire);
     bl_resume_free(c);
+    bl_xl_call_free(c);
     free(c);
 }
 
@@ -986,7 +1076,7 @@ int bl_call_start(bl_router_t *r, bl_config_t *cfg, const bl_route_cfg_t *route,
         return BL_ENOMEM;
     }
     *out = c;
-    try_next(c);
+    bl_call_try_next(c);
     return BL_OK;
 }
 
@@ -998,7 +1088,7 @@ void bl_call_cancel(bl_call_t *c)
     for (unsigned i = c->n_active; i-- > 0;) {
         bl_attempt_run_t *a = c->active[i];
         if (!c->finished)
-            record_end(c, a, BL_ATTEMPT_CANCELED, "client went away");
+            bl_att_record_end(c, a, BL_ATTEMPT_CANCELED, "client went away");
         bl_health_abandon(a->cand->health);
         attempt_free(a);
         c->active[i] = NULL;

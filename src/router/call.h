@@ -52,6 +52,17 @@ typedef struct bl_attempt_run {
     size_t url_cap;           /* its size, to wipe it (it holds the API key) */
     const char *hdr_lines[24];
     size_t n_hdr;
+    /* Families (xl.c): set when the target is not spoken to in plain chat
+     * completions or the client is not a chat client. */
+    bl_family_t tfam;         /* what the target speaks */
+    const char *path;         /* relative to the target's base_url */
+    bool translated;          /* tfam differs from the client's family */
+    bl_xread_t *rd;           /* reads the target's answer; NULL on the chat fast path */
+    bl_xwrite_t *wr;          /* writes it in the client's family (translated only) */
+    bl_sse_parser_t sse;
+    bl_buf_t out;             /* client bytes made from events, not yet handed on */
+    bool chunk_sent;          /* the bytes being read were already handed to the client */
+    int xl_rc;                /* a reader/writer failure inside an event callback */
 } bl_attempt_run_t;
 
 #define BL_MAX_PARALLEL 2 /* the attempt and one hedge */
@@ -91,8 +102,39 @@ struct bl_call {
     bl_buf_t scratch;
     bl_buf_t wire;            /* a rewritten continuation event */
     bl_resume_t resume;
+    bl_xreq_t *xq;            /* the client's request in the internal form, read on demand */
+    bool xq_tried;
+    bl_xerr_t xq_err;         /* why it could not be read or written, for a 400 */
+    bl_xwrite_t *cwr;         /* writes a continued stream (mid-stream failover) */
     bool committed, finished, canceled;
 };
+
+/* call.c, shared with xl.c */
+double bl_ms_since(uint64_t start_ns);
+const char *bl_att_label(const bl_attempt_run_t *a);
+void bl_att_record_end(bl_call_t *c, bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail);
+void bl_att_failed(bl_attempt_run_t *a, bl_attempt_outcome_t o, const char *detail);
+void bl_att_commit(bl_call_t *c, bl_attempt_run_t *a, bool stream, const char *body, size_t len);
+void bl_att_healthy(bl_call_t *c, bl_attempt_run_t *a);
+void bl_att_cancel_losers(bl_call_t *c, bl_attempt_run_t *winner);
+void bl_call_finish(bl_call_t *c);
+void bl_call_try_next(bl_call_t *c);
+void bl_call_stream_cut(bl_call_t *c, bl_attempt_run_t *a, bl_up_result_t res);
+
+/* xl.c: attempts that read their answer as events (another family, or a
+ * non-chat client). */
+bl_family_t bl_xl_target_family(const bl_call_t *c, const bl_provider_cfg_t *p);
+/* Set up a->rd / a->wr and, when translated, the request body. BL_EINVAL
+ * when the request cannot be said in the target's family (c->xq_err says why). */
+int bl_xl_prepare(bl_call_t *c, bl_attempt_run_t *a);
+void bl_xl_body(bl_call_t *c, bl_attempt_run_t *a, const char *p, size_t n);
+/* The transfer ended well (BL_UP_OK): finish the attempt. */
+void bl_xl_done(bl_call_t *c, bl_attempt_run_t *a);
+/* The committed stream broke and cannot go on: the client's family's error. */
+void bl_xl_report_cut(bl_call_t *c, bl_attempt_run_t *a);
+void bl_xl_keep_writer(bl_call_t *c, bl_attempt_run_t *a);
+void bl_xl_attempt_free(bl_attempt_run_t *a);
+void bl_xl_call_free(bl_call_t *c);
 
 void bl_resume_note_event(bl_call_t *c, json_t *ev);
 /* The same, from an event read by bl_sse_chunk_read, once first_seen. */

@@ -22,6 +22,7 @@ const char *bl_attempt_outcome_name(bl_attempt_outcome_t o)
     case BL_ATTEMPT_CLIENT_ERROR: return "client_error";
     case BL_ATTEMPT_CANCELED: return "canceled";
     case BL_ATTEMPT_STREAM_CUT: return "stream_cut";
+    case BL_ATTEMPT_UNTRANSLATABLE: return "untranslatable";
     }
     return "?";
 }

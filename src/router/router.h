@@ -27,6 +27,7 @@
 #include "health/health.h"
 #include "obs/obs.h"
 #include "upstream/upstream.h"
+#include "xlate/xlate.h"
 
 typedef struct bl_router bl_router_t;
 typedef struct bl_call bl_call_t;
@@ -44,6 +45,7 @@ typedef enum {
     BL_ATTEMPT_CLIENT_ERROR,  /* 4xx passed through to the client */
     BL_ATTEMPT_CANCELED,      /* hedge lost, client left, deadline */
     BL_ATTEMPT_STREAM_CUT,    /* stream broke after the client got part of it */
+    BL_ATTEMPT_UNTRANSLATABLE,/* the request cannot be said in the target's API family */
 } bl_attempt_outcome_t;
 
 const char *bl_attempt_outcome_name(bl_attempt_outcome_t o);
@@ -81,6 +83,7 @@ typedef struct {
     char error_message[1024]; /* when !answered: lists each attempt's failure */
     uint64_t retry_after_s;   /* when !answered with 503 */
     bool stream_cut;          /* answered, but the stream broke part-way and could not go on */
+    bool cut_reported;        /* ... and the client's stream already says so in its family */
     unsigned midstream_failovers; /* times a broken stream continued on another target */
     const char *backend;      /* NULL when !answered */
     unsigned tier;
@@ -100,6 +103,11 @@ typedef struct {
 
 typedef struct {
     const char *path;         /* appended to the provider base_url: "/chat/completions" */
+    bl_family_t family;       /* the API family the client speaks */
+    bool raw_only;            /* completions, embeddings: sent as they are, never translated;
+                                 targets of another family are skipped */
+    const char *anthropic_version; /* the client's headers, for Anthropic targets; or NULL */
+    const char *anthropic_beta;
     const char *body;         /* the client's JSON body; must outlive the call */
     size_t body_len;
     size_t model_off;         /* byte span of the top-level "model" value (with quotes) */

@@ -68,6 +68,30 @@ bool bl_sse_event_data(const char *ev, size_t n, bl_buf_t *out)
     return any;
 }
 
+bl_str_t bl_sse_event_name(const char *ev, size_t n)
+{
+    bl_str_t name = {NULL, 0};
+    size_t i = 0;
+    while (i < n) {
+        size_t j = line_end(ev, n, i);
+        const char *line = ev + i;
+        size_t len = j - i;
+        if (len >= 6 && !memcmp(line, "event:", 6)) {
+            const char *v = line + 6;
+            size_t vn = len - 6;
+            if (vn && *v == ' ') {
+                v++;
+                vn--;
+            }
+            name = (bl_str_t){v, vn};
+        }
+        if (j < n && ev[j] == '\r' && j + 1 < n && ev[j + 1] == '\n')
+            j++;
+        i = j + 1;
+    }
+    return name;
+}
+
 /* ---- completion chunks, read without a tree --------------------------------- */
 
 /* The value of four hex digits at p[i], or -1. */

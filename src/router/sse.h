@@ -16,6 +16,9 @@ size_t bl_sse_event_len(const char *p, size_t n);
  * out. Returns false when the event has no data field (comments, pings). */
 bool bl_sse_event_data(const char *ev, size_t n, bl_buf_t *out);
 
+/* The event's "event:" field (the last one, as the spec says), or {NULL, 0}. */
+bl_str_t bl_sse_event_name(const char *ev, size_t n);
+
 /* What the router needs from one streamed completion chunk (OpenAI's
  * chat.completion.chunk or text_completion), read with the allocation-free
  * JSON scanner instead of a jansson tree: this runs for every event of every

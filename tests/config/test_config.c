@@ -406,7 +406,7 @@ static void provider_errors(void **state)
                "  - {name: a, base_url: 'http://z'}\n" ROUTES,
                "t.yaml:4:12: duplicate provider name 'a' (first defined at line 2)");
     expect_err("providers:\n  - {name: p, type: openia, base_url: 'http://x'}\n" ROUTES,
-               "t.yaml:2:21: unknown provider type 'openia' (known types: openai, local)");
+               "t.yaml:2:21: unknown provider type 'openia' (known types: openai, local, anthropic)");
     expect_err("providers:\n  - {name: p, base_url: ftp://x}\n" ROUTES,
                "t.yaml:2:25: base_url 'ftp://x' must start with http:// or https://");
     expect_err("providers:\n  - {name: p, base_url: 'https:///v1'}\n" ROUTES,

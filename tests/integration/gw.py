@@ -29,6 +29,7 @@ class Ballast:
         self.log_path = os.path.join(self.dir, "ballast.log")
         self.log = open(self.log_path, "wb")
         e = dict(os.environ)
+        e["XDG_STATE_HOME"] = self.dir  # the response store's file stays in the test's folder
         e.update(env or {})
         self.proc = subprocess.Popen([BALLAST, "serve", "-c", self.config_path],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=e,
