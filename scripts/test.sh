@@ -12,6 +12,10 @@ scripts/deps.sh --test || exit 1
 (cd tests/node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || exit 1
 (cd tests/node-llama && npm install --ignore-scripts --omit=optional --no-audit --no-fund \
     --loglevel=error) || exit 1
+# The coding agents (Codex CLI, Claude Code; ~800 MB with their native
+# binaries). No install scripts: tests/agents/agents.py runs the binaries from
+# their platform packages.
+(cd tests/agents && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || exit 1
 scripts/build.sh release || exit 1
 scripts/build.sh asan || exit 1
 
