@@ -157,6 +157,17 @@ void bl_config_print(const bl_config_t *c, FILE *f)
     print_ms(f, "backoff_max", c->retry.backoff_max_ms);
     print_ms(f, "deadline", c->retry.deadline_ms);
     fprintf(f, "\nlog: level=%s\n", c->log_level ? c->log_level : "info");
+    /* the Redis URL may hold a password: never printed */
+    if (!c->response_store.enabled)
+        fprintf(f, "response store: off\n");
+    else if (c->redis_url)
+        fprintf(f, "response store: redis (url hidden), ttl=%llus\n",
+                (unsigned long long)c->response_store.ttl_s);
+    else
+        fprintf(f, "response store: sqlite %s, ttl=%llus\n",
+                c->response_store.path ? c->response_store.path
+                                       : "$XDG_STATE_HOME/ballast/responses.db",
+                (unsigned long long)c->response_store.ttl_s);
     print_providers(c, f);
     print_routes(c, f);
     fprintf(f, "\nconfiguration OK\n");

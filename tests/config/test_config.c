@@ -556,6 +556,60 @@ static void secrets_never_leak(void **state)
     unsetenv("BLT_SECRET");
 }
 
+/* Provider families and the response store (issue 8). */
+static void families_and_store(void **state)
+{
+    (void)state;
+    bl_config_t *c = parse_ok("redis: redis://:pw@127.0.0.1:6379/2\n"
+                              "response_store: {enabled: yes, path: /var/lib/b/r.db, ttl_s: 60}\n"
+                              "providers:\n"
+                              "  - {name: a, type: anthropic, api_key: k}\n"
+                              "  - {name: b, type: anthropic, base_url: 'http://127.0.0.1:1/v1',"
+                              " version: '2024-01-01', beta: [x-1, y-2]}\n"
+                              "  - {name: r, type: openai, api: responses, base_url: 'http://h/v1'}\n"
+                              "  - {name: c, type: openai, base_url: 'http://h/v1'}\n"
+                              "routes:\n  - model: m\n    tiers: [[{provider: a, model: x}]]\n");
+    assert_int_equal(c->providers[0].type, BL_PROVIDER_ANTHROPIC);
+    assert_string_equal(c->providers[0].base_url, "https://api.anthropic.com/v1");
+    assert_string_equal(c->providers[0].anthropic_version, "2023-06-01");
+    assert_null(c->providers[0].anthropic_beta);
+    assert_string_equal(c->providers[1].anthropic_version, "2024-01-01");
+    assert_string_equal(c->providers[1].anthropic_beta, "x-1,y-2");
+    assert_int_equal(c->providers[2].api, BL_API_RESPONSES);
+    assert_int_equal(c->providers[3].api, BL_API_CHAT);
+    assert_string_equal(c->redis_url, "redis://:pw@127.0.0.1:6379/2");
+    assert_true(c->response_store.enabled);
+    assert_string_equal(c->response_store.path, "/var/lib/b/r.db");
+    assert_int_equal(c->response_store.ttl_s, 60);
+    /* the redis URL holds a password: check-config never prints it */
+    char *out = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&out, &n);
+    bl_config_print(c, f);
+    fclose(f);
+    assert_null(strstr(out, "pw@"));
+    assert_non_null(strstr(out, "response store: redis (url hidden)"));
+    free(out);
+    bl_config_unref(c);
+
+    c = parse_ok(PROVIDERS ROUTES);
+    assert_true(c->response_store.enabled); /* on by default, 30 days */
+    assert_int_equal(c->response_store.ttl_s, 30u * 86400);
+    assert_null(c->redis_url);
+    bl_config_unref(c);
+
+    expect_err("providers:\n  - {name: a, type: openai, api: graphql, base_url: 'http://h'}\n" ROUTES,
+               "t.yaml:2:34: api: unknown value 'graphql' (known: chat, responses)");
+    expect_err("providers:\n  - {name: a, type: anthropic, api: chat}\n" ROUTES,
+               "t.yaml:2:37: provider 'a': 'api' is only for type openai");
+    expect_err("providers:\n  - {name: a, type: openai, base_url: 'http://h', beta: x}\n" ROUTES,
+               "t.yaml:2:57: provider 'a': 'beta' is only for type anthropic");
+    expect_err("redis: http://x\n" PROVIDERS ROUTES,
+               "t.yaml:1:8: redis: expected redis://host[:port][/db] or unix:/path");
+    expect_err("response_store: {enabled: maybe}\n" PROVIDERS ROUTES,
+               "t.yaml:1:27: enabled: expected true or false, got 'maybe'");
+}
+
 static void key_errors(void **state)
 {
     expect_err("keys:\n  - sha256:abcd\n" PROVIDERS ROUTES,
@@ -597,6 +651,7 @@ int main(void)
         cmocka_unit_test(route_errors),       cmocka_unit_test(listen_errors),
         cmocka_unit_test(yaml_syntax_errors), cmocka_unit_test(secrets_never_leak),
         cmocka_unit_test(key_errors),         cmocka_unit_test(load_from_file),
+        cmocka_unit_test(families_and_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
