@@ -59,8 +59,11 @@ trap 'exit 130' INT TERM
 read -r MOCK_PORT BALLAST_PORT < <(python3 "$ROOT/bench/gateway/freeport.py" 2)
 taskset -c "$CPU" "$MOCK" --port "$MOCK_PORT" --name bench --chunks 16 >"$TMP/mock.log" 2>&1 &
 PIDS+=($!)
+# The response store is off: it costs both Responses paths alike (a SQLite
+# write per answer) and would only add noise to their difference.
 cat >"$TMP/ballast.yaml" <<EOF
 listen: 127.0.0.1:$BALLAST_PORT
+response_store: {enabled: false}
 providers:
   - {name: chat, type: openai, base_url: 'http://127.0.0.1:$MOCK_PORT/v1'}
   - {name: resp, type: openai, api: responses, base_url: 'http://127.0.0.1:$MOCK_PORT/v1'}

@@ -200,7 +200,7 @@ static void extract_usage_span(bl_call_t *c, const char *p, size_t n)
 {
     long long v[3];
     bool have[3];
-    if (!bl_sse_usage_read(p, n, v, have)) {
+    if (!bl_xchat_usage_read(p, n, v, have)) {
         /* the scanner's reading; a jansson tree only for odd texts */
         if (have[0])
             c->rep.usage_prompt = v[0];
@@ -299,8 +299,8 @@ static void note_event(bl_call_t *c, const char *data, size_t n)
 {
     if (n == 6 && !memcmp(data, "[DONE]", 6))
         return; /* not JSON: nothing to read */
-    bl_sse_chunk_t ck;
-    if (!bl_sse_chunk_read(data, n, &ck) &&
+    bl_xchat_chunk_t ck;
+    if (!bl_xchat_chunk_read(data, n, &ck) &&
         (c->resume.first_seen || !bl_resume_note_first(c, data, n))) {
         if (ck.usage.kind == BL_JSON_OBJECT)
             extract_usage_span(c, data + ck.usage.off, ck.usage.len);
@@ -361,7 +361,7 @@ static bool nonempty_str(json_t *o, const char *key)
 typedef enum { EV_HOLD, EV_COMMIT, EV_BAD } ev_verdict_t;
 
 /* judge_event's rules on a jansson tree: for the rare events the scanner
- * leaves to jansson (see bl_sse_chunk_read). */
+ * leaves to jansson (see bl_xchat_chunk_read). */
 static ev_verdict_t judge_event_tree(const bl_buf_t *data)
 {
     json_t *root = json_loadb(data->data, data->len, 0, NULL);
@@ -397,8 +397,8 @@ static ev_verdict_t judge_event(const bl_buf_t *data)
         return EV_COMMIT;
     /* Read with the scanner (no tree per event); jansson decides the odd
      * cases, including every invalid event. */
-    bl_sse_chunk_t ck;
-    if (bl_sse_chunk_read(data->data, data->len, &ck))
+    bl_xchat_chunk_t ck;
+    if (bl_xchat_chunk_read(data->data, data->len, &ck))
         return judge_event_tree(data);
     if (ck.error)
         return EV_BAD; /* an error event: the provider failed before answering */

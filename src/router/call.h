@@ -137,8 +137,8 @@ void bl_xl_attempt_free(bl_attempt_run_t *a);
 void bl_xl_call_free(bl_call_t *c);
 
 void bl_resume_note_event(bl_call_t *c, json_t *ev);
-/* The same, from an event read by bl_sse_chunk_read, once first_seen. */
-void bl_resume_note_chunk(bl_call_t *c, const bl_sse_chunk_t *ck);
+/* The same, from an event read by bl_xchat_chunk_read, once first_seen. */
+void bl_resume_note_chunk(bl_call_t *c, const bl_xchat_chunk_t *ck);
 /* Capture the first event's id/created/model and set first_seen; -1 (and
  * nothing changed) when jansson must read the event instead. */
 int bl_resume_note_first(bl_call_t *c, const char *data, size_t n);

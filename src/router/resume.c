@@ -74,7 +74,7 @@ fail:
     return -1;
 }
 
-void bl_resume_note_chunk(bl_call_t *c, const bl_sse_chunk_t *ck)
+void bl_resume_note_chunk(bl_call_t *c, const bl_xchat_chunk_t *ck)
 {
     if (!ck->choices_array)
         return;

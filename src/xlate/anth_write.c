@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/obs.h"
 #include "xlate/xlate_int.h"
 
 #define MAX_TOOLS 4096
@@ -146,10 +147,13 @@ static int on_text(aw_t *w, const bl_xev_t *ev, bl_buf_t *out)
              json_pack("{s:s, s:i, s:{s:s, s:s}}", "type", "content_block_start", "index",
                        w->base.st.open_index, "content_block", "type", "text", "text", ""));
     }
-    emit(out, "content_block_delta",
-         json_pack("{s:s, s:i, s:{s:s, s:s%}}", "type", "content_block_delta", "index",
-                   w->base.st.open_index, "delta", "type", "text_delta", "text", ev->text,
-                   ev->text_len));
+    /* the event of every token: written by hand, not through a tree */
+    bl_buf_printf(out,
+                  "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                  "\"index\":%d,\"delta\":{\"type\":\"text_delta\",\"text\":",
+                  w->base.st.open_index);
+    bl_json_escape(out, ev->text ? ev->text : "", ev->text_len);
+    bl_buf_append(out, "}}\n\n", 4);
     return BL_OK;
 }
 

@@ -23,6 +23,7 @@ typedef struct {
     bl_xfinish_t finish;
     int n_tools;                  /* tool calls announced (by their OpenAI index) */
     int tool_index[MAX_TOOL_CALLS]; /* OpenAI's index -> ours, -1 none */
+    bl_buf_t text;                /* a content delta, unescaped */
 } chat_reader_t;
 
 static bl_xfinish_t finish_of(const char *s)
@@ -188,6 +189,23 @@ static int read_event(bl_xread_t *base, bl_str_t event, bl_str_t data, bl_xev_fn
             return BL_EFORMAT; /* ended without a finish reason */
         return finish(r, fn, ud);
     }
+    /* Most chunks carry a piece of content and nothing else: read those
+       with the scanner, without a tree (the same reading jansson gives) */
+    bl_xchat_chunk_t ck;
+    if (r->started && !bl_xchat_chunk_read(data.p, data.n, &ck) && !ck.error &&
+        ck.choices_array && ck.n_choices == 1 && !ck.tool0 && !ck.finished0 &&
+        ck.usage.kind == BL_JSON_NONE && (ck.text0.p || !ck.any_shows)) {
+        if (!ck.text0.p || ck.text0.n <= 2)
+            return BL_OK;
+        bl_buf_reset(&r->text);
+        if (bl_buf_reserve(&r->text, ck.text0.n + 1))
+            return BL_ENOMEM;
+        long k = bl_json_unescape(ck.text0.p, ck.text0.n, r->text.data, ck.text0.n + 1);
+        if (k > 0) {
+            bl_xev_t ev = {.kind = BL_XEV_TEXT, .text = r->text.data, .text_len = (size_t)k};
+            return emit(fn, ud, &ev);
+        }
+    }
     json_t *root = json_loadb(data.p, data.n, 0, NULL);
     int rc = json_is_object(root) ? chunk(r, root, fn, ud) : BL_EFORMAT;
     json_decref(root);
@@ -234,6 +252,7 @@ done:
 
 static void read_free(bl_xread_t *base)
 {
+    bl_buf_free(&((chat_reader_t *)base)->text);
     free(base);
 }
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "obs/obs.h"
 #include "xlate/xlate_int.h"
 
 typedef struct {
@@ -350,10 +351,18 @@ static int on_text(rwrite_t *w, const bl_xev_t *e, bl_buf_t *out)
         return rc;
     if (bl_buf_append(&w->text, e->text, e->text_len))
         return BL_ENOMEM;
-    json_t *ev = content_ev(w, "response.output_text.delta");
-    json_object_set_new(ev, "delta", json_stringn_nocheck(e->text, e->text_len));
-    json_object_set_new(ev, "logprobs", json_array());
-    return send_ev(w, ev, out);
+    if (!w->base.o.stream)
+        return BL_OK;
+    /* the event of every token: written by hand, not through a tree */
+    bl_buf_printf(out,
+                  "event: response.output_text.delta\ndata: {\"type\":"
+                  "\"response.output_text.delta\",\"sequence_number\":%lld,\"item_id\":",
+                  (long long)w->seq++);
+    bl_json_escape(out, w->msg_id, strlen(w->msg_id));
+    bl_buf_printf(out, ",\"output_index\":%d,\"content_index\":0,\"delta\":", w->msg_index);
+    bl_json_escape(out, e->text, e->text_len);
+    bl_buf_append_str(out, ",\"logprobs\":[]}\n\n");
+    return BL_OK;
 }
 
 /* Was this tool declared by the client as a custom (freeform) tool? Its

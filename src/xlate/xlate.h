@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/json_scan.h"
 #include "util/util.h"
 
 typedef enum {
@@ -334,6 +335,38 @@ void bl_xread_state(const bl_xread_t *r, bl_xstate_t *out);
 /* A writer that continues a stream the client has seen up to st. */
 int bl_xwrite_resume(bl_family_t f, const bl_xwrite_opts_t *o, const bl_xstate_t *st,
                      bl_xwrite_t **out);
+
+/* ---- chat completion chunks, read fast ---------------------------------- */
+
+/* What one streamed completion chunk says (OpenAI's
+ * chat.completion.chunk or text_completion), read with the allocation-free
+ * JSON scanner instead of a jansson tree: this runs for every event of every
+ * stream. Value spans point into the event text; strings keep their quotes. */
+typedef struct {
+    bool error;              /* an "error" member (any value) */
+    bool choices_array;      /* "choices" is an array */
+    size_t n_choices;
+    bool any_shows;          /* some choice carries text, content, a refusal, a tool
+                                call or a finish reason: the user sees something */
+    bl_json_member_t usage;  /* top-level "usage" (kind BL_JSON_NONE when absent) */
+    /* choices[0] */
+    bl_str_t text0;          /* delta.content, or text when there is no delta object;
+                                {NULL, 0} unless a string */
+    bool tool0;              /* delta has tool_calls or function_call */
+    bool finished0;          /* finish_reason present and not null */
+} bl_xchat_chunk_t;
+
+/* 0, or -1 when the text is not read here exactly as jansson would read it
+ * (not a valid object, a repeated member or an escaped key, "\u0000" or
+ * an unpaired surrogate escape, a number jansson might overflow on): the
+ * caller falls back to jansson for that event. */
+int bl_xchat_chunk_read(const char *data, size_t n, bl_xchat_chunk_t *out);
+
+/* The integer members prompt_tokens, completion_tokens, total_tokens of a
+ * "usage" object's text, as jansson's json_is_integer would see them. 0, or
+ * -1 under the same conditions as bl_xchat_chunk_read. */
+int bl_xchat_usage_read(const char *p, size_t n, long long vals[3], bool have[3]);
+
 
 /* ---- shared helpers for the family files ---------------------------------- */
 

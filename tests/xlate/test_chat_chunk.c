@@ -1,5 +1,5 @@
-/* The router reads stream chunks without building a JSON tree
- * (bl_sse_chunk_read); whenever it says it read one, what it read must be
+/* The router and the chat reader read stream chunks without building a JSON tree
+ * (bl_xchat_chunk_read); whenever it says it read one, what it read must be
  * what jansson reads. Checked on hand-written chunks and on many mutations. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "router/sse.h"
+#include "xlate/xlate.h"
 
 static bool nonempty(json_t *o, const char *k)
 {
@@ -23,8 +23,8 @@ static bool nonempty(json_t *o, const char *k)
  * on a disagreement. */
 static int agrees(const char *s, size_t n)
 {
-    bl_sse_chunk_t ck;
-    if (bl_sse_chunk_read(s, n, &ck) != 0)
+    bl_xchat_chunk_t ck;
+    if (bl_xchat_chunk_read(s, n, &ck) != 0)
         return 0;
     json_t *root = json_loadb(s, n, 0, NULL);
     assert_true(json_is_object(root));
