@@ -486,6 +486,7 @@ void bl_api_proxy_body(bl_api_t *a, bl_http_req_t *req, const bl_api_route_t *ep
         .model_len = m[0].len,
         .family = fam,
         .raw_only = ep->raw_only,
+        .from_peer = bl_http_req_header(req, "x-ballast-hop").p != NULL,
         .anthropic_version = cstr_header(req, "anthropic-version", x->anth_version,
                                          sizeof x->anth_version),
         .anthropic_beta = cstr_header(req, "anthropic-beta", x->anth_beta, sizeof x->anth_beta),

@@ -21,6 +21,7 @@ typedef enum {
     BL_PROVIDER_OPENAI = 0, /* any OpenAI-compatible API */
     BL_PROVIDER_LOCAL = 1,  /* a GGUF model run by the in-process engine */
     BL_PROVIDER_ANTHROPIC = 2, /* Anthropic's Messages API */
+    BL_PROVIDER_BALLAST = 3,   /* a peer ballast node: speaks every family, has its own tiers */
 } bl_provider_type_t;
 
 /* type: openai — which of OpenAI's APIs requests are sent in. */

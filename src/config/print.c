@@ -53,7 +53,9 @@ static void print_providers(const bl_config_t *c, FILE *f)
                 fprintf(f, "auto\n");
             continue;
         }
-        if (p->type == BL_PROVIDER_ANTHROPIC)
+        if (p->type == BL_PROVIDER_BALLAST)
+            fprintf(f, "    type: ballast (a peer node)\n");
+        else if (p->type == BL_PROVIDER_ANTHROPIC)
             fprintf(f, "    type: anthropic (version %s%s%s)\n", p->anthropic_version,
                     p->anthropic_beta ? ", beta " : "", p->anthropic_beta ? p->anthropic_beta : "");
         else

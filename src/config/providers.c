@@ -8,7 +8,8 @@
 #define MAX_PROVIDERS 256
 #define MAX_HEADERS 64
 
-static const char *const TYPES[] = {"openai", "local", "anthropic"}; /* by bl_provider_type_t */
+/* by bl_provider_type_t */
+static const char *const TYPES[] = {"openai", "local", "anthropic", "ballast"};
 
 /* Names show up in response headers, metrics labels and logs. */
 static bool good_name(const char *s)

@@ -39,9 +39,14 @@ static int build_candidates(bl_call_t *c)
             /* sent as they are: only a target of the client's family can take them
                (Anthropic has no completions or embeddings; only Anthropic counts
                Anthropic tokens) */
-            if (c->req.raw_only &&
+            if (c->req.raw_only && p->type != BL_PROVIDER_BALLAST &&
                 (p->type == BL_PROVIDER_ANTHROPIC) != (c->req.family == BL_FAM_ANTHROPIC))
                 continue;
+            /* a request a peer sent us never goes to a peer: no loops in a fleet */
+            if (c->req.from_peer && p->type == BL_PROVIDER_BALLAST) {
+                c->skipped_peers++;
+                continue;
+            }
             bl_candidate_t *cd = &c->cands[c->n_cands++];
             cd->target = &tier->targets[i];
             cd->provider = p;
@@ -704,14 +709,16 @@ target:
     /* The URL and all header lines in one allocation (freed, wiped, once). */
     const char *accept = c->req.stream ? "Accept: text/event-stream" : "Accept: application/json";
     const char *path = a->path;
-    bool anthropic = p->type == BL_PROVIDER_ANTHROPIC;
+    bool anthropic = p->type == BL_PROVIDER_ANTHROPIC, peer = p->type == BL_PROVIDER_BALLAST;
     /* Anthropic: the client's version and beta flags when it is an Anthropic
-       client, else the provider's */
-    const char *aver = anthropic && c->req.anthropic_version && !a->translated
+       client, else the provider's; a peer gets the client's, to pass on */
+    const char *aver = (anthropic || peer) && c->req.anthropic_version && !a->translated
                            ? c->req.anthropic_version
                            : p->anthropic_version;
-    const char *abeta = anthropic && c->req.anthropic_beta && !a->translated ? c->req.anthropic_beta
-                                                                             : p->anthropic_beta;
+    const char *abeta = (anthropic || peer) && c->req.anthropic_beta && !a->translated
+                            ? c->req.anthropic_beta
+                            : p->anthropic_beta;
+    static const char hop[] = "x-ballast-hop: 1";
     static const char ct[] = "Content-Type: application/json";
     static const char ua[] = "User-Agent: ballast/" BL_VERSION_STRING;
     size_t cap = strlen(p->base_url) + strlen(path) + 1 + sizeof ct + strlen(accept) + 1 +
@@ -721,12 +728,16 @@ target:
         cap += strlen("Authorization: Bearer ") + strlen(p->api_key) + 1;
         n_fixed++;
     }
-    if (anthropic && aver) {
+    if (aver) {
         cap += strlen("anthropic-version: ") + strlen(aver) + 1;
         n_fixed++;
     }
-    if (anthropic && abeta) {
+    if (abeta) {
         cap += strlen("anthropic-beta: ") + strlen(abeta) + 1;
+        n_fixed++;
+    }
+    if (peer) {
+        cap += sizeof hop;
         n_fixed++;
     }
     size_t n_extra = BL_MIN(p->n_headers, BL_ARRAY_LEN(a->hdr_lines) - n_fixed);
@@ -746,10 +757,12 @@ target:
         a->hdr_lines[a->n_hdr++] = arena_put(
             &at, (const char *[]){anthropic ? "x-api-key: " : "Authorization: Bearer ", p->api_key},
             2);
-    if (anthropic && aver)
+    if (aver)
         a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){"anthropic-version: ", aver}, 2);
-    if (anthropic && abeta)
+    if (abeta)
         a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){"anthropic-beta: ", abeta}, 2);
+    if (peer)
+        a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){hop}, 1);
     for (size_t i = 0; i < n_extra; i++) /* the same lines cap was counted for */
         a->hdr_lines[a->n_hdr++] = arena_put(&at, (const char *[]){p->headers[i]}, 1);
     return BL_OK;
@@ -854,6 +867,11 @@ static void fail_all_tried(bl_call_t *c)
     bool all_untranslatable = c->rep.n_attempts > 0;
     for (unsigned i = 0; i < c->rep.n_attempts; i++)
         all_untranslatable &= c->rep.attempts[i].outcome == BL_ATTEMPT_UNTRANSLATABLE;
+    if (c->n_cands == 0 && c->skipped_peers) {
+        c->rep.retry_after_s = 1;
+        fail_call(c, 503, "server_error", "upstream_unavailable");
+        return;
+    }
     if (all_untranslatable || c->n_cands == 0) {
         /* nothing failed: the request cannot be served by this route's targets */
         fail_call(c, 400, "invalid_request_error", "unsupported_for_route");
@@ -1011,6 +1029,9 @@ static void fail_call(bl_call_t *c, int status, const char *type, const char *co
     }
     bl_buf_t msg = {0};
     bl_buf_append_str(&msg, status == 504 ? "request deadline exceeded" : "no upstream could answer");
+    if (c->skipped_peers)
+        bl_buf_printf(&msg, "%s%u peer target(s) skipped: the request came from a peer",
+                      c->rep.n_attempts ? "; " : ": ", c->skipped_peers);
     const char *sep = ": ";
     for (unsigned i = 0; i < c->rep.n_attempts; i++, sep = "; ") {
         const bl_attempt_t *at = &c->rep.attempts[i];

@@ -106,6 +106,7 @@ struct bl_call {
     bool xq_tried;
     bl_xerr_t xq_err;         /* why it could not be read or written, for a 400 */
     bl_xwrite_t *cwr;         /* writes a continued stream (mid-stream failover) */
+    unsigned skipped_peers;   /* peer targets left out: the request came from a peer */
     bool committed, finished, canceled;
 };
 

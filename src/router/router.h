@@ -106,6 +106,7 @@ typedef struct {
     bl_family_t family;       /* the API family the client speaks */
     bool raw_only;            /* completions, embeddings: sent as they are, never translated;
                                  targets of another family are skipped */
+    bool from_peer;           /* sent by another ballast (x-ballast-hop): never back to a peer */
     const char *anthropic_version; /* the client's headers, for Anthropic targets; or NULL */
     const char *anthropic_beta;
     const char *body;         /* the client's JSON body; must outlive the call */

@@ -30,6 +30,7 @@ bl_family_t bl_xl_target_family(const bl_call_t *c, const bl_provider_cfg_t *p)
     switch (p->type) {
     case BL_PROVIDER_ANTHROPIC: return BL_FAM_ANTHROPIC;
     case BL_PROVIDER_LOCAL: return BL_FAM_CHAT; /* the engine speaks chat completions */
+    case BL_PROVIDER_BALLAST: return c->req.family; /* a peer speaks every family */
     default: return p->api == BL_API_RESPONSES ? BL_FAM_RESPONSES : BL_FAM_CHAT;
     }
 }

@@ -406,7 +406,7 @@ static void provider_errors(void **state)
                "  - {name: a, base_url: 'http://z'}\n" ROUTES,
                "t.yaml:4:12: duplicate provider name 'a' (first defined at line 2)");
     expect_err("providers:\n  - {name: p, type: openia, base_url: 'http://x'}\n" ROUTES,
-               "t.yaml:2:21: unknown provider type 'openia' (known types: openai, local, anthropic)");
+               "t.yaml:2:21: unknown provider type 'openia' (known types: openai, local, anthropic, ballast)");
     expect_err("providers:\n  - {name: p, base_url: ftp://x}\n" ROUTES,
                "t.yaml:2:25: base_url 'ftp://x' must start with http:// or https://");
     expect_err("providers:\n  - {name: p, base_url: 'https:///v1'}\n" ROUTES,
@@ -568,6 +568,7 @@ static void families_and_store(void **state)
                               " version: '2024-01-01', beta: [x-1, y-2]}\n"
                               "  - {name: r, type: openai, api: responses, base_url: 'http://h/v1'}\n"
                               "  - {name: c, type: openai, base_url: 'http://h/v1'}\n"
+                              "  - {name: p, type: ballast, base_url: 'http://h:8081/v1'}\n"
                               "routes:\n  - model: m\n    tiers: [[{provider: a, model: x}]]\n");
     assert_int_equal(c->providers[0].type, BL_PROVIDER_ANTHROPIC);
     assert_string_equal(c->providers[0].base_url, "https://api.anthropic.com/v1");
@@ -577,6 +578,7 @@ static void families_and_store(void **state)
     assert_string_equal(c->providers[1].anthropic_beta, "x-1,y-2");
     assert_int_equal(c->providers[2].api, BL_API_RESPONSES);
     assert_int_equal(c->providers[3].api, BL_API_CHAT);
+    assert_int_equal(c->providers[4].type, BL_PROVIDER_BALLAST);
     assert_string_equal(c->redis_url, "redis://:pw@127.0.0.1:6379/2");
     assert_true(c->response_store.enabled);
     assert_string_equal(c->response_store.path, "/var/lib/b/r.db");
