@@ -107,10 +107,27 @@ int bl_detok_flush(bl_detok_t *d, char *out, size_t cap);
  * distinctive text (no Jinja is run) and rendered by built-in code for that
  * family: ChatML, Qwen 2.5, Qwen 3, SmolLM 2/3, Llama 2, Llama 3/3.1/3.2,
  * Phi-3, Gemma. A missing or unrecognised template falls back to ChatML. */
+
+/* A function call an assistant message made (OpenAI's message.tool_calls[]). */
+typedef struct {
+    const char *id;        /* "call_..."; may be NULL (no family's template shows it) */
+    const char *name;      /* the function's name */
+    const char *arguments; /* its arguments as JSON text, an object; NULL = "{}" */
+} bl_chat_tool_call_t;
+
 typedef struct {
     const char *role;    /* "system", "user", "assistant" or "tool" */
     const char *content; /* UTF-8, NUL-terminated */
 } bl_chat_msg_t;
+
+/* What a message carries besides its text, for bl_chat_render_tools (kept
+ * apart so bl_chat_msg_t stays as it was). Zero it when unused. */
+typedef struct {
+    const bl_chat_tool_call_t *tool_calls; /* assistant: the calls it made */
+    size_t n_tool_calls;
+    const char *tool_call_id; /* tool: the id of the call this answers (may be NULL) */
+    const char *name;         /* tool: the function's name (may be NULL) */
+} bl_chat_msg_tools_t;
 
 /* Render msgs as the prompt text the model expects (feed it to bl_generate,
  * which adds BOS and parses the control tokens). add_generation_prompt
@@ -122,6 +139,82 @@ typedef struct {
  * BL_EINVAL for an unknown role or NULL content. */
 int bl_chat_render(const bl_model_t *m, const bl_chat_msg_t *msgs, size_t n,
                    bool add_generation_prompt, char **out, size_t *len);
+/* bl_chat_render with tools. extra (NULL, or n entries parallel to msgs)
+ * gives the messages' tool calls; an assistant message with calls may have
+ * NULL content. tools_json is a JSON array of OpenAI tool objects
+ * ({"type": "function", "function": {"name", "description", "parameters"}}),
+ * written into the prompt the way the family's template writes `tools`
+ * (NULL: no tools; with no tools and no calls this is bl_chat_render).
+ * The output matches the template byte for byte (checked against a Jinja
+ * engine in tests/engine/test_chat_tools.c).
+ * - Qwen 2.5 / Qwen 3: Hermes form, a "# Tools" system section listing each
+ *   tool as JSON inside <tools></tools>, calls as <tool_call> JSON, results
+ *   as user turns of <tool_response> blocks.
+ * - Llama 3.1 / 3.2: "Environment: ipython" in the system block, the tools
+ *   (JSON, indent 4) in the first user message, a call as
+ *   {"name": ..., "parameters": ...}, results as "ipython" turns. The
+ *   template allows one call per assistant turn; several are written as
+ *   consecutive assistant turns.
+ * - Families whose template has no tools (ChatML and unknown templates,
+ *   SmolLM 2/3, Llama 2, Llama 3.0, Phi-3, Gemma): the Hermes text is
+ *   appended to the system message (one is added when there is none),
+ *   calls are appended to the assistant's text as <tool_call> blocks and
+ *   each run of results becomes one user turn of <tool_response> blocks;
+ *   then the family renders those plain messages as usual.
+ * Arguments are written as the template writes a parsed object (Jinja's
+ * tojson: ", " and ": " separators), arguments that are not JSON as it
+ * writes a string. BL_EINVAL when tools_json is not a JSON array, a call
+ * has no name, or (Llama 3.1/3.2 with tools) no message follows the system
+ * one to carry the tool list. */
+int bl_chat_render_tools(const bl_model_t *m, const bl_chat_msg_t *msgs,
+                         const bl_chat_msg_tools_t *extra, size_t n, const char *tools_json,
+                         bool add_generation_prompt, char **out, size_t *len);
+
+/* How the model writes a tool call (the family's, or Hermes for the
+ * fallback), which the parser below reads back. */
+typedef enum {
+    BL_CHAT_TOOLS_HERMES = 0, /* <tool_call>{"name": ..., "arguments": ...}</tool_call>, any
+                               * number of them, anywhere in the answer */
+    BL_CHAT_TOOLS_LLAMA3 = 1, /* an answer that is {"name": ..., "parameters": ...} (optionally
+                               * after <|python_tag|>; several separated by ";" or newlines) */
+} bl_chat_tool_style_t;
+bl_chat_tool_style_t bl_chat_tool_style(const bl_model_t *m);
+
+/* Streaming tool-call parser: generated text goes in piece by piece, events
+ * come out. Text that might be the start of a call marker is held back until
+ * it is known not to be, so no marker bytes leak as text; a call is reported
+ * once complete (CALL_START with its name, CALL_ARGS with its arguments as
+ * compact JSON, CALL_END). What looks like a call but is not valid JSON with
+ * a string "name" is passed on as text. Whitespace between and after calls
+ * is dropped. */
+typedef enum {
+    BL_CHAT_EV_TEXT = 0,   /* text: plain text for the answer's content */
+    BL_CHAT_EV_CALL_START, /* text: the function's name */
+    BL_CHAT_EV_CALL_ARGS,  /* text: a piece of the arguments (JSON) */
+    BL_CHAT_EV_CALL_END,
+} bl_chat_event_kind_t;
+
+typedef struct {
+    bl_chat_event_kind_t kind;
+    size_t index;     /* calls: the call's number within the answer, from 0 */
+    const char *text; /* not NUL-terminated; valid during the callback */
+    size_t len;
+} bl_chat_event_t;
+
+/* Return nonzero to stop: feed/finish return that value. */
+typedef int (*bl_chat_event_fn)(void *ud, const bl_chat_event_t *ev);
+
+typedef struct bl_chat_tool_parser bl_chat_tool_parser_t;
+int bl_chat_tool_parser_new(bl_chat_tool_style_t style, bl_chat_tool_parser_t **out);
+int bl_chat_tool_parser_feed(bl_chat_tool_parser_t *p, const char *text, size_t len,
+                             bl_chat_event_fn fn, void *ud);
+/* The end of generation: whatever is held back comes out (a call left
+ * unclosed at the end still counts when its JSON is complete). */
+int bl_chat_tool_parser_finish(bl_chat_tool_parser_t *p, bl_chat_event_fn fn, void *ud);
+/* Calls reported so far. */
+size_t bl_chat_tool_parser_calls(const bl_chat_tool_parser_t *p);
+void bl_chat_tool_parser_free(bl_chat_tool_parser_t *p);
+
 /* The family in use: "chatml", "qwen2.5", "qwen3", "smollm2", "smollm3",
  * "llama2", "llama3", "llama3.1", "llama3.2", "phi3" or "gemma". */
 const char *bl_chat_template_name(const bl_model_t *m);
@@ -234,6 +327,14 @@ typedef struct {
     bl_on_text_fn on_text;
     void *ud;
     const atomic_bool *cancel;      /* may be NULL */
+    /* Structured output: when json_schema is set (json_schema_len bytes of
+     * JSON Schema text), or else json_object is true (any JSON object), every
+     * token is sampled among those the schema still accepts, and generation
+     * ends (BL_FINISH_STOP) as soon as the value is complete. Zero = off.
+     * See bl_json_schema_check for the subset. */
+    const char *json_schema;
+    size_t json_schema_len;
+    bool json_object;
 } bl_generate_params_t;
 
 typedef struct {
@@ -268,6 +369,48 @@ typedef struct bl_gen bl_gen_t;
 int bl_gen_begin(bl_ctx_t *c, const bl_generate_params_t *p, bl_gen_t **out);
 int bl_gen_step(bl_gen_t *g, bl_token_t *next);
 void bl_gen_end(bl_gen_t *g, bl_generate_result_t *res);
+
+/* ---- structured output (JSON Schema) ------------------------------------ */
+
+/* Whether bl_gen_begin / bl_gen_constrain would take this schema: 0, or
+ * BL_EINVAL with the reason in err, e.g. "unsupported JSON Schema construct
+ * 'pattern' at #/properties/zip" or "JSON Schema is not valid JSON: offset
+ * 12: expected ':'" (for an HTTP 400).
+ *
+ * Supported: type (a name or an array of names, "nullable": true), object
+ * (properties, required, additionalProperties), array (items, minItems,
+ * maxItems), string (minLength, maxLength), number, integer, boolean, null,
+ * enum and const of any JSON values, anyOf, oneOf, allOf of one schema,
+ * $ref to "#/$defs/...", "#/definitions/..." or any "#/..." pointer
+ * (recursion through an object or array is fine), true, and annotations
+ * (title, description, default, examples, ...), which are ignored.
+ * Rejected: pattern, format, patternProperties, if/then/else, not,
+ * dependentRequired/Schemas, dependencies, prefixItems, items as an array,
+ * additionalItems, contains, propertyNames, unevaluated*, multipleOf,
+ * minProperties/maxProperties, uniqueItems: true, $dynamicRef,
+ * $recursiveRef, content*, external $ref, a false schema, allOf of several.
+ *
+ * What is generated: compact JSON with at most one run of whitespace (" ",
+ * or "\n" and up to 16 spaces) after '{' '[' ',' ':' and after members and
+ * elements, none around the whole value; object properties in schema
+ * order, required ones always and optional ones maybe, no others (a
+ * schema-valued additionalProperties on an object without properties makes
+ * a map); numbers of at most 16 integer, 16 fraction and 2 exponent digits,
+ * with '-' only when no minimum >= 0 is given (other bounds are not
+ * enforced); strings of valid UTF-8 (min/maxLength in code points, up to
+ * 1024); enum/const values in compact form; oneOf as anyOf. */
+int bl_json_schema_check(const char *schema, size_t len, char *err, size_t errlen);
+
+/* Constrain the rest of a generation from its next token: the text must be
+ * a JSON value the schema accepts (schema NULL: any JSON object). For tool
+ * calls: the model writes freely, then a marker, then constrained
+ * arguments. With end_when_complete generation ends once the value is
+ * complete; otherwise the constraint is lifted then and free text goes on.
+ * Replaces an earlier constraint. BL_EINVAL with err as above. */
+int bl_gen_constrain(bl_gen_t *g, const char *schema, size_t len, bool end_when_complete,
+                     char *err, size_t errlen);
+/* Whether a constraint is in force (false once its value is complete). */
+bool bl_gen_constrained(const bl_gen_t *g);
 
 #ifdef __cplusplus
 }

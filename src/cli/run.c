@@ -49,6 +49,8 @@ static const char USAGE[] =
     "      --chat                the prompt is a user message: render it with the model's\n"
     "                            chat template and generate the assistant's answer\n"
     "      --system TEXT         with --chat: a system message before the prompt\n"
+    "      --tools FILE          with --chat: tool definitions (a JSON array of OpenAI\n"
+    "                            function tools) rendered into the prompt\n"
     "      --verbose-prompt      write the prompt as fed to the model (after the chat\n"
     "                            template) to stdout before the completion\n"
     "  -h, --help                this text\n";
@@ -153,6 +155,7 @@ enum {
     OPT_ISA,
     OPT_CHAT,
     OPT_SYSTEM,
+    OPT_TOOLS,
     OPT_VERBOSE_PROMPT,
 };
 
@@ -178,6 +181,7 @@ int bl_cli_run(int argc, char **argv)
         {"isa", required_argument, 0, OPT_ISA},
         {"chat", no_argument, 0, OPT_CHAT},
         {"system", required_argument, 0, OPT_SYSTEM},
+        {"tools", required_argument, 0, OPT_TOOLS},
         {"verbose-prompt", no_argument, 0, OPT_VERBOSE_PROMPT},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -187,7 +191,7 @@ int bl_cli_run(int argc, char **argv)
     size_t n_stop = 0;
     long n_predict = DEFAULT_N_PREDICT, n_ctx = 0, threads = 0, v = 0;
     bool have_seed = false, chat = false, verbose_prompt = false;
-    const char *system_msg = NULL;
+    const char *system_msg = NULL, *tools_file = NULL;
     bl_model_params_t mp;
     bl_model_params_default(&mp);
     bl_generate_params_t gp;
@@ -289,6 +293,9 @@ int bl_cli_run(int argc, char **argv)
         case OPT_SYSTEM:
             system_msg = optarg;
             break;
+        case OPT_TOOLS:
+            tools_file = optarg;
+            break;
         case OPT_VERBOSE_PROMPT:
             verbose_prompt = true;
             break;
@@ -313,8 +320,8 @@ int bl_cli_run(int argc, char **argv)
         fprintf(stderr, "ballast run: -m MODEL.gguf is required\n\n%s", USAGE);
         return 1;
     }
-    if (system_msg && !chat) {
-        fprintf(stderr, "ballast run: --system needs --chat\n");
+    if ((system_msg || tools_file) && !chat) {
+        fprintf(stderr, "ballast run: %s needs --chat\n", system_msg ? "--system" : "--tools");
         return 1;
     }
     if (!prompt_arg == !prompt_file) {
@@ -323,7 +330,7 @@ int bl_cli_run(int argc, char **argv)
     }
 
     int status = 1;
-    char *file_text = NULL, *chat_text = NULL;
+    char *file_text = NULL, *chat_text = NULL, *tools_json = NULL;
     bl_model_t *m = NULL;
     bl_ctx_t *c = NULL;
     const char *prompt = prompt_arg;
@@ -363,14 +370,23 @@ int bl_cli_run(int argc, char **argv)
     if (chat) {
         /* The prompt as the one user turn (after an optional system turn);
          * the template's end-of-turn markers become stop strings too. */
+        size_t tools_len;
+        char *raw = tools_file ? read_file(tools_file, &tools_len) : NULL;
+        if (tools_file && !(raw && (tools_json = strndup(raw, tools_len)))) { /* NUL-terminated */
+            free(raw);
+            goto done;
+        }
+        free(raw);
         char *user = strndup(prompt, prompt_len);
         bl_chat_msg_t msgs[2] = {{"system", system_msg}, {"user", user}};
         size_t first = system_msg ? 0 : 1;
-        rc = user ? bl_chat_render(m, msgs + first, 2 - first, true, &chat_text, &prompt_len)
+        rc = user ? bl_chat_render_tools(m, msgs + first, NULL, 2 - first, tools_json, true,
+                                         &chat_text, &prompt_len)
                   : BL_ENOMEM;
         free(user);
         if (rc < 0) {
-            fprintf(stderr, "ballast run: chat template: %s\n", bl_strerror(rc));
+            fprintf(stderr, "ballast run: chat template: %s%s\n", bl_strerror(rc),
+                    tools_json ? " (is the --tools file a JSON array?)" : "");
             goto done;
         }
         prompt = chat_text;
@@ -429,5 +445,6 @@ done:
     bl_model_free(m);
     free(file_text);
     free(chat_text);
+    free(tools_json);
     return status;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/grammar/grammar.h"
 #include "engine/kernels/kernels.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
@@ -105,6 +106,7 @@ void bl_model_free(bl_model_t *m)
     free((char *)m->info.chat_template);
     free(m->layers);
     free(m->owned);
+    bl_vtrie_free(atomic_load(&m->vtrie));
     pthread_mutex_destroy(&m->run_lock);
     free(m);
 }

@@ -5,11 +5,18 @@
  * back partial ones) and never contains any part of a stop string: text that
  * could be the start of a stop string is held back until the next tokens
  * show whether it is.
+ *
+ * Structured output: with a grammar (engine/grammar/) in force, each step's
+ * logits are copied and every token the grammar cannot take next is set to
+ * -inf before sampling (greedy and sampled alike); the sampled token's
+ * piece then advances the grammar.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "engine/grammar/grammar.h"
 #include "engine/model.h"
 
 void bl_generate_params_default(bl_generate_params_t *p)
@@ -140,7 +147,72 @@ struct bl_gen {
     bl_generate_result_t res;
     double t0;
     bool done;
+    /* structured output: the grammar, its matcher and the masked logits */
+    bl_grammar_t *gram;
+    bl_gmatch_t *gm;
+    const bl_vtrie_t *vt;
+    float *masked; /* n_vocab */
+    bool end_when_complete;
 };
+
+static void drop_constraint(bl_gen_t *g)
+{
+    bl_gmatch_free(g->gm);
+    bl_grammar_free(g->gram);
+    g->gm = NULL;
+    g->gram = NULL;
+}
+
+int bl_json_schema_check(const char *schema, size_t len, char *err, size_t errlen)
+{
+    bl_grammar_t *gram = NULL;
+    int rc = bl_grammar_from_schema(schema, len, &gram, err, errlen);
+    bl_grammar_free(gram);
+    return rc;
+}
+
+int bl_gen_constrain(bl_gen_t *g, const char *schema, size_t len, bool end_when_complete, char *err,
+                     size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!g)
+        return BL_EINVAL;
+    bl_grammar_t *gram = NULL;
+    bl_gmatch_t *gm = NULL;
+    int rc = schema ? bl_grammar_from_schema(schema, len, &gram, err, errlen)
+                    : bl_grammar_json_object(&gram);
+    if (rc < 0)
+        goto done;
+    if (!g->vt && (rc = bl_model_vtrie(g->c->m, &g->vt)) < 0)
+        goto done;
+    if (!g->masked) {
+        g->masked = malloc((size_t)g->c->m->hp.n_vocab * sizeof *g->masked);
+        if (!g->masked) {
+            rc = BL_ENOMEM;
+            goto done;
+        }
+    }
+    if ((rc = bl_gmatch_new(gram, &gm)) < 0)
+        goto done;
+    drop_constraint(g);
+    g->gram = gram;
+    g->gm = gm;
+    g->end_when_complete = end_when_complete;
+    gram = NULL;
+    gm = NULL;
+done:
+    if (rc == BL_ENOMEM && err && errlen && !err[0])
+        snprintf(err, errlen, "out of memory");
+    bl_gmatch_free(gm);
+    bl_grammar_free(gram);
+    return rc;
+}
+
+bool bl_gen_constrained(const bl_gen_t *g)
+{
+    return g && g->gm;
+}
 
 int bl_gen_begin(bl_ctx_t *c, const bl_generate_params_t *p, bl_gen_t **out)
 {
@@ -162,6 +234,13 @@ int bl_gen_begin(bl_ctx_t *c, const bl_generate_params_t *p, bl_gen_t **out)
         return rc;
     }
     bl_detok_init(&g->dt);
+    if (p->json_schema || p->json_object) {
+        rc = bl_gen_constrain(g, p->json_schema, p->json_schema_len, true, NULL, 0);
+        if (rc < 0) {
+            bl_gen_end(g, NULL);
+            return rc;
+        }
+    }
     g->t0 = now_ms();
     *out = g;
     return BL_OK;
@@ -201,12 +280,35 @@ int bl_gen_step(bl_gen_t *g, bl_token_t *next)
         return gen_finish(g, BL_FINISH_LENGTH, false);
     size_t n_hist;
     const bl_token_t *hist = bl_ctx_tokens(c, &n_hist);
-    bl_token_t tok = bl_sampler_sample(g->smp, bl_ctx_logits(c), hist, n_hist);
+    const float *logits = bl_ctx_logits(c);
+    if (g->gm) {
+        size_t nv = c->m->hp.n_vocab;
+        memcpy(g->masked, logits, nv * sizeof *logits);
+        int n_ok = bl_gmatch_mask(g->gm, g->vt, g->masked, nv);
+        if (n_ok < 0)
+            return n_ok;
+        if (n_ok == 0) /* the vocabulary cannot continue the value */
+            return gen_finish(g, BL_FINISH_ERROR, false);
+        logits = g->masked;
+    }
+    bl_token_t tok = bl_sampler_sample(g->smp, logits, hist, n_hist);
     if (tok < 0)
         return tok;
     g->res.n_generated++;
     if (bl_token_is_eog(c->m, tok))
         return gen_finish(g, BL_FINISH_STOP, false);
+    bool value_done = false;
+    if (g->gm) {
+        const char *tp;
+        size_t tn;
+        /* only when every allowed logit was -inf or NaN: the model failed */
+        if (bl_vtrie_piece(g->vt, tok, &tp, &tn) < 0 || bl_gmatch_advance(g->gm, tp, tn) < 0)
+            return gen_finish(g, BL_FINISH_ERROR, false);
+        if (bl_gmatch_done(g->gm)) {
+            value_done = g->end_when_complete;
+            drop_constraint(g);
+        }
+    }
     char piece[1024];
     int n = bl_detok_push(&g->dt, c->m, tok, piece, sizeof piece);
     if (n < 0)
@@ -217,12 +319,14 @@ int bl_gen_step(bl_gen_t *g, bl_token_t *next)
     /* From here on the token's text has been shown: if generation ends now,
      * the token is left for the next feed instead of running a forward pass
      * nobody may need. */
-    if (st == 1 || g->g.user_stop ||
+    if (st == 1 || g->g.user_stop || value_done ||
         (p->max_tokens >= 0 && g->res.n_generated >= (size_t)p->max_tokens) ||
         c->n_past >= bl_ctx_size(c)) {
         c->pending = tok;
         if (st == 1)
             return gen_finish(g, BL_FINISH_STOP, true);
+        if (value_done && !g->g.user_stop)
+            return gen_finish(g, BL_FINISH_STOP, false);
         return gen_finish(g, g->g.user_stop ? BL_FINISH_CANCELED : BL_FINISH_LENGTH, false);
     }
     *next = tok;
@@ -236,6 +340,8 @@ void bl_gen_end(bl_gen_t *g, bl_generate_result_t *res)
     if (res)
         *res = g->res;
     bl_sampler_free(g->smp);
+    drop_constraint(g);
+    free(g->masked);
     free(g->g.pend);
     free(g);
 }

@@ -87,6 +87,9 @@ struct bl_model {
      * rounding, carried along the KV cache). false at load: per-column
      * kernels, bit for bit what each sequence gets alone (see batch.c). */
     bool batch_multicol;
+    /* The vocabulary trie for grammar-constrained sampling, built on first
+     * use (engine/grammar/vocab.c). */
+    _Atomic(struct bl_vtrie *) vtrie;
 };
 
 /* Load hyper-parameters and bind tensors; m->gguf must be open. */

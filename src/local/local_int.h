@@ -27,6 +27,9 @@ struct bl_local_req {
     char model[128];
     char id[48];
     long long created;
+    /* tools (wire.c): calls are parsed out of the generated text */
+    bl_chat_tool_parser_t *tp; /* NULL when no tools were rendered */
+    bool one_call;             /* parallel_tool_calls false: calls after the first are dropped */
     /* shared with the worker, under l->mu */
     bl_buf_t out;             /* text generated and not yet delivered */
     bool done;                /* the worker is finished with it */
@@ -44,6 +47,9 @@ struct bl_local_req {
     bool abandoned;           /* the caller cancelled: no more callbacks */
     bool delivering;
     bl_buf_t text;            /* non-streamed: the whole answer so far */
+    bl_buf_t calls;           /* non-streamed: tool_calls array members so far */
+    bl_buf_t call_name, call_args; /* non-streamed: the call being reported */
+    size_t n_calls;           /* tool calls reported to the client */
     bl_buf_t wire;            /* bytes being handed to on_body */
     struct bl_local_req *q_next;         /* waiting for a slot */
     struct bl_local_req *prev, *next;    /* every live request */
@@ -104,5 +110,8 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
 void bl_local_free_req_fields(bl_local_req_t *r);
 /* Deliver what the worker produced (text, then the end) as HTTP to cb. */
 void bl_local_deliver(bl_local_req_t *r, const char *text, size_t len, bool done);
+/* Parse tool calls written in style out of what r delivers (bl_local_parse
+ * does this when the request's tools were rendered). */
+int bl_local_tools_begin(bl_local_req_t *r, bl_chat_tool_style_t style);
 
 #endif

@@ -42,15 +42,44 @@ static int content_text(json_t *content, bl_buf_t *out)
     return BL_OK;
 }
 
-static int render_chat(bl_local_t *l, bl_local_req_t *r, json_t *msgs)
+/* An assistant message's tool_calls: [{id, type "function", function
+ * {name, arguments (a JSON string)}}]; the strings stay owned by msg. */
+static int read_calls(bl_local_req_t *r, json_t *calls, bl_chat_msg_tools_t *x)
+{
+    if (!json_is_array(calls))
+        return bad(r, 400, "invalid_type", "%s", "'tool_calls' must be an array.");
+    size_t n = json_array_size(calls);
+    if (n == 0)
+        return BL_OK;
+    bl_chat_tool_call_t *tc = calloc(n, sizeof *tc);
+    if (!tc)
+        return BL_ENOMEM;
+    x->tool_calls = tc;
+    x->n_tool_calls = n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(calls, i), *fn = json_object_get(c, "function");
+        json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
+        if (!json_is_string(name) || (args && !json_is_null(args) && !json_is_string(args)))
+            return bad(r, 400, "invalid_value", "%s",
+                       "Each tool call needs function.name and function.arguments (a string).");
+        tc[i].id = json_string_value(json_object_get(c, "id"));
+        tc[i].name = json_string_value(name);
+        tc[i].arguments = json_string_value(args); /* NULL = "{}" */
+    }
+    return BL_OK;
+}
+
+static int render_chat(bl_local_t *l, bl_local_req_t *r, json_t *msgs, const char *tools_json,
+                       bool *opened)
 {
     size_t n = json_array_size(msgs);
     if (!json_is_array(msgs) || n == 0)
         return bad(r, 400, "invalid_value", "%s", "'messages' must be a non-empty array.");
     bl_chat_msg_t *cm = calloc(n, sizeof *cm);
+    bl_chat_msg_tools_t *x = calloc(n, sizeof *x);
     bl_buf_t *texts = calloc(n, sizeof *texts);
     int rc = BL_ENOMEM;
-    if (!cm || !texts)
+    if (!cm || !x || !texts)
         goto done;
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(msgs, i);
@@ -67,10 +96,18 @@ static int render_chat(bl_local_t *l, bl_local_req_t *r, json_t *msgs)
             rc = bad(r, 400, "invalid_value", "Unknown message role '%.40s'.", rs);
             goto done;
         }
-        if (json_object_get(m, "tool_calls")) {
-            rc = bad(r, 400, "unsupported_parameter", "%s",
-                     "Tool calls are not supported by the local model yet.");
-            goto done;
+        json_t *calls = json_object_get(m, "tool_calls");
+        if (calls && !json_is_null(calls)) {
+            if (strcmp(rs, "assistant")) {
+                rc = bad(r, 400, "invalid_value", "%s", "Only assistant messages have tool_calls.");
+                goto done;
+            }
+            if ((rc = read_calls(r, calls, &x[i])))
+                goto done;
+        }
+        if (!strcmp(rs, "tool")) {
+            x[i].tool_call_id = json_string_value(json_object_get(m, "tool_call_id"));
+            x[i].name = json_string_value(json_object_get(m, "name"));
         }
         if ((rc = content_text(json_object_get(m, "content"), &texts[i]))) {
             rc = bad(r, 400, "unsupported_parameter", "%s",
@@ -84,17 +121,134 @@ static int render_chat(bl_local_t *l, bl_local_req_t *r, json_t *msgs)
         cm[i].role = rs;
         cm[i].content = texts[i].data;
     }
-    /* A last assistant message is an answer to continue, not to close. */
-    bool cont = !strcmp(cm[n - 1].role, "assistant");
-    rc = bl_chat_render(l->model, cm, n, !cont, &r->prompt, &r->prompt_len);
+    /* A last assistant message is an answer to continue, not to close
+     * (unless it made calls: then it is finished and the model answers). */
+    bool cont = !strcmp(cm[n - 1].role, "assistant") && !x[n - 1].n_tool_calls;
+    *opened = !cont;
+    rc = bl_chat_render_tools(l->model, cm, x, n, tools_json, !cont, &r->prompt, &r->prompt_len);
     if (rc)
         rc = bad(r, 400, "invalid_value", "%s", "The messages could not be rendered for this model.");
 done:
     for (size_t i = 0; texts && i < n; i++)
         bl_buf_free(&texts[i]);
+    for (size_t i = 0; x && i < n; i++)
+        free((void *)x[i].tool_calls);
+    free(x);
     free(texts);
     free(cm);
     return rc;
+}
+
+/* tools and tool_choice: *tools_json (malloc'd, NULL for none) is what the
+ * template gets. "none" renders no tools; a named function renders that one
+ * tool only. For "required" and a named choice *force is set and *forced
+ * names the function (or is NULL): the answer is begun for the model (see
+ * prefill_call); its arguments are not constrained while sampling (that
+ * takes a grammar). */
+static int read_tools(bl_local_req_t *r, json_t *root, char **tools_json, bool *force,
+                      const char **forced)
+{
+    *tools_json = NULL;
+    *force = false;
+    *forced = NULL;
+    json_t *tools = json_object_get(root, "tools"), *choice = json_object_get(root, "tool_choice");
+    if (!tools || json_is_null(tools))
+        return BL_OK;
+    if (!json_is_array(tools))
+        return bad(r, 400, "invalid_type", "%s", "'tools' must be an array.");
+    const char *want = NULL;
+    if (json_is_string(choice)) {
+        const char *c = json_string_value(choice);
+        if (!strcmp(c, "none"))
+            return BL_OK;
+        if (strcmp(c, "auto") && strcmp(c, "required"))
+            return bad(r, 400, "invalid_value", "Invalid 'tool_choice': '%.40s'.", c);
+        *force = !strcmp(c, "required");
+    } else if (json_is_object(choice)) {
+        want = json_string_value(json_object_get(json_object_get(choice, "function"), "name"));
+        if (!want)
+            return bad(r, 400, "invalid_value", "%s",
+                       "'tool_choice' must name a function: {\"type\": \"function\", "
+                       "\"function\": {\"name\": ...}}.");
+    } else if (choice && !json_is_null(choice)) {
+        return bad(r, 400, "invalid_type", "%s", "'tool_choice' must be a string or an object.");
+    }
+    json_t *keep = json_array();
+    if (!keep)
+        return BL_ENOMEM;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        json_t *type = json_object_get(t, "type"), *fn = json_object_get(t, "function");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "function") ||
+            !json_is_string(json_object_get(fn, "name"))) {
+            json_decref(keep);
+            return bad(r, 400, "unsupported_value", "%s",
+                       "The local model takes function tools: {\"type\": \"function\", "
+                       "\"function\": {\"name\": ...}}.");
+        }
+        if (!want || !strcmp(json_string_value(json_object_get(fn, "name")), want))
+            json_array_append(keep, t);
+    }
+    if (want && json_array_size(keep) == 0) {
+        json_decref(keep);
+        return bad(r, 400, "invalid_value", "'tool_choice' names '%.60s', which is not in 'tools'.",
+                   want);
+    }
+    /* jansson keeps each object's key order, which the template shows. */
+    *tools_json = json_array_size(keep) ? json_dumps(keep, JSON_COMPACT) : NULL;
+    bool empty = json_array_size(keep) == 0;
+    json_decref(keep);
+    if (!empty && !*tools_json)
+        return BL_ENOMEM;
+    r->one_call = json_is_false(json_object_get(root, "parallel_tool_calls"));
+    if (want) {
+        *force = true;
+        *forced = want;
+    }
+    return BL_OK;
+}
+
+static int no_event(void *ud, const bl_chat_event_t *e)
+{
+    (void)e;
+    *(bool *)ud = true;
+    return 0;
+}
+
+/* A call the client requires, begun for the model: the prompt ends with the
+ * opening of a call in the family's syntax ("<tool_call>\n{"name": " or
+ * {"name": , with the function's name when one is named), so it can only
+ * go on writing a call. The parser is fed the same text, so the call is
+ * read as if the model had written it all. */
+static int prefill_call(bl_local_req_t *r, bl_chat_tool_style_t style, const char *name)
+{
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+    bool named = name && *name && strlen(name) <= 64 && strspn(name, plain) == strlen(name);
+    char open[160];
+    int k = snprintf(open, sizeof open, "%s{\"name\": \"%s%s",
+                     style == BL_CHAT_TOOLS_HERMES ? "<tool_call>\n" : "", named ? name : "",
+                     !named                          ? ""
+                     : style == BL_CHAT_TOOLS_HERMES ? "\", \"arguments\": "
+                                                     : "\", \"parameters\": ");
+    if (k < 0 || (size_t)k >= sizeof open)
+        return BL_EINVAL;
+    char *p = realloc(r->prompt, r->prompt_len + (size_t)k + 1);
+    if (!p)
+        return BL_ENOMEM;
+    memcpy(p + r->prompt_len, open, (size_t)k + 1);
+    r->prompt = p;
+    r->prompt_len += (size_t)k;
+    bool leaked = false; /* an unfinished call is held back: nothing comes out yet */
+    int rc = bl_chat_tool_parser_feed(r->tp, open, (size_t)k, no_event, &leaked);
+    return rc ? rc : leaked ? BL_ESTATE : BL_OK;
+}
+
+int bl_local_tools_begin(bl_local_req_t *r, bl_chat_tool_style_t style)
+{
+    bl_chat_tool_parser_free(r->tp);
+    r->tp = NULL;
+    return bl_chat_tool_parser_new(style, &r->tp);
 }
 
 static int read_stops(bl_local_req_t *r, json_t *stop, const char *const *extra, size_t n_extra)
@@ -199,8 +353,12 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
         rc = bad(r, 400, "unsupported_value", "%s", "The local model returns one choice (n = 1) for now.");
         goto done;
     }
-    static const char *const refused[] = {"tools", "functions", "logprobs", "response_format",
-                                          "audio", "prediction"};
+    static const char *const refused[] = {"functions", "logprobs", "response_format", "audio",
+                                          "prediction"};
+    if (!r->chat && (v = json_object_get(root, "tools")) && !json_is_null(v)) {
+        rc = bad(r, 400, "unsupported_parameter", "%s", "'tools' needs /chat/completions.");
+        goto done;
+    }
     for (size_t i = 0; i < BL_ARRAY_LEN(refused); i++) {
         v = json_object_get(root, refused[i]);
         if (v && !json_is_null(v) && !json_is_false(v) &&
@@ -250,7 +408,18 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
     size_t n_extra = 0;
     const char *const *extra = NULL;
     if (r->chat) {
-        if ((rc = render_chat(l, r, json_object_get(root, "messages"))))
+        char *tools_json = NULL;
+        const char *forced;
+        bool force, opened = false;
+        if ((rc = read_tools(r, root, &tools_json, &force, &forced)))
+            goto done;
+        rc = render_chat(l, r, json_object_get(root, "messages"), tools_json, &opened);
+        if (!rc && tools_json)
+            rc = bl_local_tools_begin(r, bl_chat_tool_style(l->model));
+        if (!rc && tools_json && force && opened)
+            rc = prefill_call(r, bl_chat_tool_style(l->model), forced);
+        free(tools_json);
+        if (rc)
             goto done;
         extra = bl_chat_stop_strings(l->model, &n_extra);
     } else {
@@ -292,6 +461,11 @@ void bl_local_free_req_fields(bl_local_req_t *r)
     bl_buf_free(&r->out);
     bl_buf_free(&r->text);
     bl_buf_free(&r->wire);
+    bl_buf_free(&r->calls);
+    bl_buf_free(&r->call_name);
+    bl_buf_free(&r->call_args);
+    bl_chat_tool_parser_free(r->tp);
+    r->tp = NULL;
 }
 
 /* ---- answers ---------------------------------------------------------------- */
@@ -307,7 +481,9 @@ static void json_str(bl_buf_t *b, const char *s, size_t n)
 
 static const char *finish_reason(const bl_local_req_t *r)
 {
-    return r->finish == BL_FINISH_LENGTH ? "length" : "stop";
+    if (r->finish == BL_FINISH_LENGTH)
+        return "length";
+    return r->n_calls ? "tool_calls" : "stop";
 }
 
 static void usage(bl_buf_t *b, const bl_local_req_t *r)
@@ -358,6 +534,73 @@ static void chunk(bl_buf_t *b, const bl_local_req_t *r, const char *text, size_t
     bl_buf_append_str(b, "}]}\n\n");
 }
 
+static void call_id(bl_buf_t *b, const bl_local_req_t *r, size_t index)
+{
+    bl_buf_printf(b, "\"call_%s_%zu\"", r->id, index);
+}
+
+/* One SSE event with a tool-call delta: the call's opening (name given, its
+ * id and type, arguments "") or a piece of its arguments. */
+static void tool_chunk(bl_buf_t *b, const bl_local_req_t *r, size_t index, const bl_chat_event_t *e)
+{
+    bool start = e->kind == BL_CHAT_EV_CALL_START;
+    bl_buf_append_str(b, "data: ");
+    head(b, r, true);
+    bl_buf_printf(b, "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%zu,", index);
+    if (start) {
+        bl_buf_append_str(b, "\"id\":");
+        call_id(b, r, index);
+        bl_buf_append_str(b, ",\"type\":\"function\",\"function\":{\"name\":");
+        json_str(b, e->text, e->len);
+        bl_buf_append_str(b, ",\"arguments\":\"\"}");
+    } else {
+        bl_buf_append_str(b, "\"function\":{\"arguments\":");
+        json_str(b, e->text, e->len);
+        bl_buf_append_str(b, "}");
+    }
+    bl_buf_append_str(b, "}]},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+}
+
+/* What the tool-call parser found in the generated text. */
+static int on_tool_event(void *ud, const bl_chat_event_t *e)
+{
+    bl_local_req_t *r = ud;
+    if (e->kind != BL_CHAT_EV_TEXT && r->one_call && e->index > 0)
+        return 0; /* parallel_tool_calls: false */
+    if (r->stream) {
+        if (e->kind == BL_CHAT_EV_TEXT)
+            chunk(&r->wire, r, e->text, e->len, NULL, false);
+        else if (e->kind == BL_CHAT_EV_CALL_END)
+            r->n_calls++;
+        else
+            tool_chunk(&r->wire, r, e->index, e);
+        return 0;
+    }
+    switch (e->kind) {
+    case BL_CHAT_EV_TEXT:
+        return bl_buf_append(&r->text, e->text, e->len);
+    case BL_CHAT_EV_CALL_START:
+        bl_buf_reset(&r->call_name);
+        bl_buf_reset(&r->call_args);
+        return bl_buf_append(&r->call_name, e->text, e->len);
+    case BL_CHAT_EV_CALL_ARGS:
+        return bl_buf_append(&r->call_args, e->text, e->len);
+    case BL_CHAT_EV_CALL_END:
+        if (r->n_calls)
+            bl_buf_append_str(&r->calls, ",");
+        bl_buf_append_str(&r->calls, "{\"id\":");
+        call_id(&r->calls, r, e->index);
+        bl_buf_append_str(&r->calls, ",\"type\":\"function\",\"function\":{\"name\":");
+        json_str(&r->calls, r->call_name.data ? r->call_name.data : "", r->call_name.len);
+        bl_buf_append_str(&r->calls, ",\"arguments\":");
+        json_str(&r->calls, r->call_args.data ? r->call_args.data : "", r->call_args.len);
+        bl_buf_append_str(&r->calls, "}}");
+        r->n_calls++;
+        return 0;
+    }
+    return 0;
+}
+
 static void send_headers(bl_local_req_t *r, int status, const char *content_type, const char *extra)
 {
     bl_buf_t h = {0};
@@ -406,7 +649,13 @@ void bl_local_deliver(bl_local_req_t *r, const char *text, size_t len, bool done
         return;
     }
     if (!r->stream) {
-        bl_buf_append(&r->text, text, len);
+        if (r->tp) {
+            bl_chat_tool_parser_feed(r->tp, text, len, on_tool_event, r);
+            if (done)
+                bl_chat_tool_parser_finish(r->tp, on_tool_event, r);
+        } else {
+            bl_buf_append(&r->text, text, len);
+        }
         if (!done)
             return;
         send_headers(r, 200, "application/json", NULL);
@@ -415,7 +664,15 @@ void bl_local_deliver(bl_local_req_t *r, const char *text, size_t len, bool done
         head(w, r, false);
         if (r->chat) {
             bl_buf_append_str(w, "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
-            json_str(w, r->text.data ? r->text.data : "", r->text.len);
+            if (r->n_calls && !r->text.len)
+                bl_buf_append_str(w, "null"); /* OpenAI's content beside tool calls */
+            else
+                json_str(w, r->text.data ? r->text.data : "", r->text.len);
+            if (r->n_calls) {
+                bl_buf_append_str(w, ",\"tool_calls\":[");
+                bl_buf_append(w, r->calls.data, r->calls.len);
+                bl_buf_append_str(w, "]");
+            }
             bl_buf_append_str(w, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":");
         } else {
             bl_buf_append_str(w, "\"choices\":[{\"text\":");
@@ -437,8 +694,13 @@ void bl_local_deliver(bl_local_req_t *r, const char *text, size_t len, bool done
         if (r->chat)
             chunk(w, r, "", 0, NULL, true); /* OpenAI's first chunk: the role */
     }
-    if (len)
+    if (r->tp) {
+        bl_chat_tool_parser_feed(r->tp, text, len, on_tool_event, r);
+        if (done)
+            bl_chat_tool_parser_finish(r->tp, on_tool_event, r);
+    } else if (len) {
         chunk(w, r, text, len, NULL, false);
+    }
     if (done) {
         chunk(w, r, "", 0, finish_reason(r), false);
         if (r->include_usage) {

@@ -215,10 +215,11 @@ static void test_llama32(void **state)
               "assistant") "I am an ");
     check(BL_CHAT_LLAMA32, &LLAMA3_NO_BOS, NULL, 0, false,
           "<|begin_of_text|>" L3_PRE("01 Jan 2025") "<|eot_id|>");
-    /* Tool results are ipython turns. */
+    /* Tool results are ipython turns, written through tojson (a string "is
+     * iterable" to Jinja). */
     const bl_chat_msg_t tool[] = {{"tool", " {\"t\": 1} "}};
     check(BL_CHAT_LLAMA32, &LLAMA3, tool, 1, false,
-          L3_PRE("01 Jan 2025") "<|eot_id|>" L3("ipython", " {\"t\": 1} "));
+          L3_PRE("01 Jan 2025") "<|eot_id|>" L3("ipython", "\" {\\\"t\\\": 1} \""));
 
     /* Without a date, 3.2 (strftime_now) writes today's: "DD Mon YYYY". */
     char *out = NULL;

@@ -131,8 +131,9 @@ def test_local_errors_have_openai_shapes():
         err = json.loads(data)["error"]
         assert st == 400 and err["code"] == "context_length_exceeded", data
         assert "64 tokens" in err["message"]
-        st, _, data = b.chat(extra={"tools": [{"type": "function", "function": {"name": "f"}}]})
-        assert st == 400 and json.loads(data)["error"]["code"] == "unsupported_parameter", data
+        # function tools are served (test_local_tools.py); other tool types are not
+        st, _, data = b.chat(extra={"tools": [{"type": "web_search_preview"}]})
+        assert st == 400 and json.loads(data)["error"]["code"] == "unsupported_value", data
         st, _, data = b.chat(extra={"n": 3})
         assert st == 400, data
         st, _, data = b.chat(extra={"temperature": 7})

@@ -5,8 +5,10 @@
 // semantics: trim_blocks, lstrip_blocks, strftime_now).
 //
 // stdin: a JSON array of cases
-//   {id, template | gguf, messages, add_generation_prompt, continue_final,
+//   {id, template | gguf, messages, tools, add_generation_prompt, continue_final,
 //    bos, eos, strip_bos}
+// - tools: OpenAI tool objects, given to the template as `tools` (left
+//   undefined when absent, as templates test `tools is defined`);
 // - gguf: read tokenizer.chat_template from that file (node-llama-cpp's
 //   readGgufFileInfo) instead of taking `template`;
 // - continue_final: leave the last (assistant) message open the way
@@ -29,12 +31,15 @@ for (const c of cases) {
             if (typeof tmpl !== "string")
                 throw new Error(`${c.gguf} has no tokenizer.chat_template`);
         }
-        let text = new Template(tmpl).render({
+        const ctx = {
             messages: c.messages,
             bos_token: c.bos ?? "<s>",
             eos_token: c.eos ?? "</s>",
             add_generation_prompt: !c.continue_final && !!c.add_generation_prompt,
-        });
+        };
+        if (c.tools !== undefined)
+            ctx.tools = c.tools;
+        let text = new Template(tmpl).render(ctx);
         if (c.continue_final) {
             const last = c.messages.at(-1).content.trim();
             const at = text.lastIndexOf(last);

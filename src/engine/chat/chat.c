@@ -20,6 +20,18 @@ static void token_text(const bl_model_t *m, bl_token_t t, char *buf, size_t cap)
 int bl_chat_render(const bl_model_t *m, const bl_chat_msg_t *msgs, size_t n,
                    bool add_generation_prompt, char **out, size_t *len)
 {
+    return bl_chat_render_tools(m, msgs, NULL, n, NULL, add_generation_prompt, out, len);
+}
+
+bl_chat_tool_style_t bl_chat_tool_style(const bl_model_t *m)
+{
+    return bl_chat_family_tool_style(m ? m->chat_family : BL_CHAT_CHATML);
+}
+
+int bl_chat_render_tools(const bl_model_t *m, const bl_chat_msg_t *msgs,
+                         const bl_chat_msg_tools_t *extra, size_t n, const char *tools_json,
+                         bool add_generation_prompt, char **out, size_t *len)
+{
     if (!m || !out)
         return BL_EINVAL;
     char bos[64], eos[64];
@@ -31,7 +43,8 @@ int bl_chat_render(const bl_model_t *m, const bl_chat_msg_t *msgs, size_t n,
         .add_bos = m->info.add_bos,
         .date = NULL,
     };
-    return bl_chat_render_family(m->chat_family, &o, msgs, n, add_generation_prompt, out, len);
+    return bl_chat_render_family_x(m->chat_family, &o, msgs, extra, n, tools_json,
+                                   add_generation_prompt, out, len);
 }
 
 const char *bl_chat_template_name(const bl_model_t *m)

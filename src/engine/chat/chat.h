@@ -5,8 +5,11 @@
  * once at load by distinctive substrings (the way llama.cpp's
  * llm_chat_detect_template does) and mapped to a family; each family is
  * rendered by C code that reproduces what that family's real template
- * renders for plain system/user/assistant/tool messages. The renderer works
- * on the family and the messages alone, so it is testable without a model.
+ * renders for system/user/assistant/tool messages, tool definitions and
+ * tool calls (tools.c; json.c re-writes JSON the way Jinja's tojson does).
+ * The renderer works on the family and the messages alone, so it is
+ * testable without a model. toolcall.c reads tool calls back out of what
+ * the model generates.
  *
  * Conventions shared by every family:
  * - The leading BOS a template writes ({{ bos_token }}) is left out when the
@@ -26,6 +29,8 @@
 #include <stddef.h>
 
 #include <ballast/engine.h>
+
+#include "engine/chat/text.h"
 
 typedef enum {
     BL_CHAT_CHATML = 0, /* <|im_start|>role\n...<|im_end|>\n; also the fallback */
@@ -65,6 +70,66 @@ const char *const *bl_chat_family_stops(bl_chat_family_t f, size_t *n);
  * BL_ENOMEM when out of memory. */
 int bl_chat_render_family(bl_chat_family_t f, const bl_chat_opts_t *o, const bl_chat_msg_t *msgs,
                           size_t n, bool add_generation_prompt, char **out, size_t *len);
+/* The same with the messages' tool calls (extra: NULL or n entries) and
+ * tool definitions (a JSON array, or NULL); see bl_chat_render_tools. */
+int bl_chat_render_family_x(bl_chat_family_t f, const bl_chat_opts_t *o, const bl_chat_msg_t *msgs,
+                            const bl_chat_msg_tools_t *extra, size_t n, const char *tools_json,
+                            bool add_generation_prompt, char **out, size_t *len);
+
+/* Families whose own template renders tools (Qwen 2.5/3 in Hermes form,
+ * Llama 3.1/3.2 in their JSON form); the others get the Hermes fallback of
+ * tools.c. */
+bool bl_chat_family_has_tools(bl_chat_family_t f);
+
+/* The tool-call syntax the family's models answer in. */
+bl_chat_tool_style_t bl_chat_family_tool_style(bl_chat_family_t f);
+
+/* ---- tools.c: tool definitions and calls as text -------------------------- */
+
+/* Hermes' "# Tools ... </tool_call>" block (Qwen 3's system text), for the
+ * tool definitions items (each one JSON value). */
+void bl_chat_put_hermes_tools(sb_t *b, const span_t *items, size_t n);
+/* One call as Hermes writes it: <tool_call>\n{"name": "...", "arguments": ...}\n</tool_call>.
+ * raw_string_args: arguments that are not JSON are written as they are
+ * (Qwen 3's template for string arguments) rather than as a JSON string. */
+void bl_chat_put_hermes_call(sb_t *b, const bl_chat_tool_call_t *tc, bool raw_string_args);
+/* Jinja's `arguments | tojson` for arguments given as JSON text: the parsed
+ * value re-written, or (not JSON) the text as a JSON string. */
+void bl_chat_put_args_tojson(sb_t *b, const char *args);
+/* For families without tool support in their template: a copy of msgs with
+ * the tool definitions added to the system message (one is inserted when
+ * there is none), each assistant's calls appended to its content as Hermes
+ * <tool_call> blocks, and each run of tool results made one user message of
+ * <tool_response> blocks. The copy points into *strings: free each of
+ * them, then *strings and *out. */
+int bl_chat_hermes_fallback(const bl_chat_msg_t *msgs, const bl_chat_msg_tools_t *extra, size_t n,
+                            const span_t *items, size_t n_items, bl_chat_msg_t **out,
+                            size_t *n_out, char ***strings, size_t *n_strings);
+
+/* ---- json.c ------------------------------------------------------------- */
+
+typedef struct {
+    const char *item_sep, *key_sep;
+    int indent; /* > 0: one member per line, indented this much a level ("," and ": ") */
+} bl_chat_json_style_t;
+
+extern const bl_chat_json_style_t BL_CHAT_JSON_JINJA;   /* ", " and ": " (Jinja's tojson) */
+extern const bl_chat_json_style_t BL_CHAT_JSON_COMPACT; /* "," and ":" (OpenAI's arguments) */
+
+/* Check that s is one JSON value (whitespace around it allowed) and, when
+ * out is not NULL, append it re-written in style st. Nesting deeper than 128
+ * is refused. */
+bool bl_chat_json_write(sb_t *out, const char *s, size_t n, const bl_chat_json_style_t *st);
+/* Append s as a JSON string (Jinja's tojson of a string). */
+void bl_chat_json_put_string(sb_t *out, const char *s, size_t n);
+/* The members of a JSON array: *items (malloc'd) spans its values.
+ * BL_EINVAL when s is not one JSON array. */
+int bl_chat_json_items(const char *s, size_t n, span_t **items, size_t *n_items);
+/* s is one JSON object {"name": "...", "arguments" or "parameters": ...}
+ * (other keys ignored): the name decoded into *name, the arguments written
+ * compactly into *args ("{}" when absent; a string holding JSON is taken as
+ * that JSON). False when s is anything else. */
+bool bl_chat_json_tool_call(const char *s, size_t n, sb_t *name, sb_t *args);
 
 /* Called once at model load: detect the family of m->info.chat_template. */
 void bl_chat_detect(bl_model_t *m);

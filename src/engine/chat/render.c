@@ -1,8 +1,9 @@
 /*
  * Rendering messages per template family. Each renderer writes what the
- * family's shipped Jinja template writes for plain-text messages (no tool
- * definitions); see chat.h for the conventions on BOS, open assistant turns
- * and folded system prompts.
+ * family's shipped Jinja template writes; see chat.h for the conventions on
+ * BOS, open assistant turns and folded system prompts. Tool definitions and
+ * calls are written here for the families whose templates have them; the
+ * others get tools.c's Hermes fallback before they are rendered.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,51 +12,7 @@
 
 #include "engine/chat/chat.h"
 
-/* ---- a growable string ---------------------------------------------------- */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sb_t;
-
-static void putn(sb_t *b, const char *s, size_t n)
-{
-    if (b->oom || n == 0)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                b->oom = true;
-                return;
-            }
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void put(sb_t *b, const char *s)
-{
-    putn(b, s, strlen(s));
-}
-
 /* ---- Python-style strip() on spans ---------------------------------------- */
-
-typedef struct {
-    const char *p;
-    size_t n;
-} span_t;
 
 static bool is_ws(char c)
 {
@@ -115,13 +72,35 @@ typedef struct {
     const bl_chat_opts_t *o;
     const bl_chat_msg_t *m;
     size_t n;
-    bool gen;       /* add_generation_prompt */
-    bool open_last; /* the last message is an assistant turn left open */
+    bool gen;                     /* add_generation_prompt */
+    bool open_last;               /* the last message is an assistant turn left open */
+    const bl_chat_msg_tools_t *x; /* tool calls of the messages, or NULL */
+    const span_t *tools;          /* tool definitions, one JSON value each */
+    size_t n_tools;
+    bool tools_given; /* a tools list was passed, even an empty one */
+    int err;          /* a renderer refused the conversation (BL_EINVAL) */
 } job_t;
 
 static bool is(const bl_chat_msg_t *m, const char *role)
 {
     return !strcmp(m->role, role);
+}
+
+/* Tool calls of message i (assistants only). */
+static size_t n_calls(const job_t *j, size_t i)
+{
+    return j->x && is(&j->m[i], "assistant") ? j->x[i].n_tool_calls : 0;
+}
+
+static const bl_chat_tool_call_t *call(const job_t *j, size_t i, size_t c)
+{
+    return &j->x[i].tool_calls[c];
+}
+
+/* Content, "" when an assistant message with tool calls has none. */
+static const char *text(const bl_chat_msg_t *m)
+{
+    return m->content ? m->content : "";
 }
 
 static bool is_open(const job_t *j, size_t i)
@@ -171,20 +150,60 @@ static void qwen_tool(const job_t *j, size_t i)
         put(j->b, "<|im_end|>\n");
 }
 
+/* Qwen's system turn with tools: the system text (when first_system), then
+ * the Hermes tools section. */
+static void qwen_tools_system(const job_t *j, const char *def)
+{
+    bool has_sys = j->n && is(&j->m[0], "system");
+    put(j->b, "<|im_start|>system\n");
+    if (has_sys)
+        put(j->b, j->m[0].content);
+    else if (def)
+        put(j->b, def);
+    if (has_sys || def)
+        put(j->b, "\n\n");
+    bl_chat_put_hermes_tools(j->b, j->tools, j->n_tools);
+    put(j->b, "<|im_end|>\n");
+}
+
+/* Qwen 2.5's assistant turn with calls: arguments always through tojson. */
+static void qwen25_calls(const job_t *j, size_t i)
+{
+    const bl_chat_msg_t *m = &j->m[i];
+    put(j->b, "<|im_start|>assistant");
+    if (*text(m)) {
+        put(j->b, "\n");
+        put(j->b, m->content);
+    }
+    for (size_t c = 0; c < n_calls(j, i); c++) {
+        put(j->b, "\n");
+        bl_chat_put_hermes_call(j->b, call(j, i, c), false);
+    }
+    put(j->b, "<|im_end|>\n");
+}
+
 static void render_chatml(const job_t *j, bl_chat_family_t f)
 {
     const char *def = NULL;
+    size_t i = 0;
     if (f == BL_CHAT_QWEN25)
         def = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
     else if (f == BL_CHAT_SMOLLM2 && j->n) /* its default is written inside the loop */
         def = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
-    if (def && (j->n == 0 || !is(&j->m[0], "system")))
+    if (f == BL_CHAT_QWEN25 && j->n_tools) {
+        qwen_tools_system(j, def);
+        if (j->n && is(&j->m[0], "system"))
+            i = 1;
+    } else if (def && (j->n == 0 || !is(&j->m[0], "system"))) {
         chatml_turn(j->b, "system", span(def), false);
-    for (size_t i = 0; i < j->n; i++) {
+    }
+    for (; i < j->n; i++) {
         if (f == BL_CHAT_QWEN25 && is(&j->m[i], "tool"))
             qwen_tool(j, i);
+        else if (f == BL_CHAT_QWEN25 && n_calls(j, i))
+            qwen25_calls(j, i);
         else
-            chatml_turn(j->b, j->m[i].role, span(j->m[i].content), is_open(j, i));
+            chatml_turn(j->b, j->m[i].role, span(text(&j->m[i])), is_open(j, i));
     }
     if (j->gen)
         put(j->b, "<|im_start|>assistant\n");
@@ -211,7 +230,13 @@ static void render_qwen3(const job_t *j)
             break;
         }
     }
-    for (size_t i = 0; i < j->n; i++) {
+    size_t i = 0;
+    if (j->n_tools) {
+        qwen_tools_system(j, NULL);
+        if (j->n && is(&j->m[0], "system"))
+            i = 1;
+    }
+    for (; i < j->n; i++) {
         const bl_chat_msg_t *m = &j->m[i];
         if (is(m, "tool")) {
             qwen_tool(j, i);
@@ -221,7 +246,7 @@ static void render_qwen3(const job_t *j)
             chatml_turn(j->b, m->role, span(m->content), false);
             continue;
         }
-        span_t content = span(m->content), reasoning = {"", 0};
+        span_t content = span(text(m)), reasoning = {"", 0};
         const char *end_last = find(content, "</think>", true);
         if (end_last) {
             const char *end_first = find(content, "</think>", false);
@@ -234,6 +259,7 @@ static void render_qwen3(const job_t *j)
             content = lstrip((span_t){after, (size_t)(content.p + content.n - after)}, true);
         }
         put(j->b, "<|im_start|>assistant\n");
+        bool has_content = content.n > 0; /* the template tests it before any lstrip */
         if (i > last_query && (i + 1 == j->n || reasoning.n)) {
             put(j->b, "<think>\n");
             puts_(j->b, rstrip(lstrip(reasoning, true), true));
@@ -241,6 +267,11 @@ static void render_qwen3(const job_t *j)
             content = lstrip(content, true);
         }
         puts_(j->b, content);
+        for (size_t c = 0; c < n_calls(j, i); c++) {
+            if (c > 0 || has_content)
+                put(j->b, "\n");
+            bl_chat_put_hermes_call(j->b, call(j, i, c), true);
+        }
         if (!is_open(j, i))
             put(j->b, "<|im_end|>\n");
     }
@@ -407,7 +438,7 @@ static void today(char *buf, size_t cap)
     snprintf(buf, cap, "%02d %s %04d", tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900);
 }
 
-static void render_llama3(const job_t *j, bl_chat_family_t f)
+static void render_llama3(job_t *j, bl_chat_family_t f)
 {
     put_bos(j);
     size_t i = 0;
@@ -421,19 +452,55 @@ static void render_llama3(const job_t *j, bl_chat_family_t f)
         else
             snprintf(date, sizeof date, "26 Jul 2024");
         llama3_header(j->b, "system");
+        if (j->tools_given)
+            put(j->b, "Environment: ipython\n");
         put(j->b, "Cutting Knowledge Date: December 2023\nToday Date: ");
         put(j->b, date);
         put(j->b, "\n\n");
         if (j->n && is(&j->m[0], "system"))
             puts_(j->b, strip(span(j->m[i++].content)));
         put(j->b, "<|eot_id|>");
+        if (j->tools_given) {
+            /* tools_in_user_message (the template's default): the list goes
+             * into the first message after the system one, whatever it is. */
+            if (i >= j->n) {
+                j->err = BL_EINVAL; /* the template raises: no first user message */
+                return;
+            }
+            llama3_header(j->b, "user");
+            put(j->b, "Given the following functions, please respond with a JSON for a function "
+                      "call with its proper arguments that best answers the given prompt.\n\n"
+                      "Respond in the format {\"name\": function name, \"parameters\": "
+                      "dictionary of argument name and its value}.Do not use variables.\n\n");
+            static const bl_chat_json_style_t indent4 = {",", ": ", 4};
+            for (size_t t = 0; t < j->n_tools; t++) {
+                bl_chat_json_write(j->b, j->tools[t].p, j->tools[t].n, &indent4);
+                put(j->b, "\n\n");
+            }
+            puts_(j->b, strip(span(text(&j->m[i++]))));
+            put(j->b, "<|eot_id|>");
+        }
     }
     for (; i < j->n; i++) {
         const bl_chat_msg_t *m = &j->m[i];
-        if (tools_role && is(m, "tool")) { /* tool results are "ipython" turns, untrimmed */
+        if (tools_role && is(m, "tool")) {
+            /* "ipython" turns; a string "is iterable" to Jinja, so the
+             * template writes it through tojson, quotes and all. */
             llama3_header(j->b, "ipython");
-            put(j->b, m->content);
+            bl_chat_json_put_string(j->b, m->content, strlen(m->content));
             put(j->b, "<|eot_id|>");
+            continue;
+        }
+        if (tools_role && n_calls(j, i)) {
+            /* The template allows one call a turn; more become more turns. */
+            for (size_t c = 0; c < n_calls(j, i); c++) {
+                llama3_header(j->b, "assistant");
+                put(j->b, "{\"name\": \"");
+                put(j->b, call(j, i, c)->name);
+                put(j->b, "\", \"parameters\": ");
+                bl_chat_put_args_tojson(j->b, call(j, i, c)->arguments);
+                put(j->b, "}<|eot_id|>");
+            }
             continue;
         }
         llama3_header(j->b, m->role);
@@ -526,8 +593,33 @@ static bool valid_role(const char *r)
                  !strcmp(r, "tool"));
 }
 
+static bool valid_msg(const bl_chat_msg_t *m, const bl_chat_msg_tools_t *x)
+{
+    if (!valid_role(m->role))
+        return false;
+    size_t nc = x ? x->n_tool_calls : 0;
+    bool calls = nc && !strcmp(m->role, "assistant");
+    if (nc && !x->tool_calls)
+        return false;
+    if (!m->content && !calls)
+        return false;
+    for (size_t c = 0; calls && c < nc; c++)
+        if (!x->tool_calls[c].name)
+            return false;
+    return true;
+}
+
+static int render(bl_chat_family_t f, job_t *j);
+
 int bl_chat_render_family(bl_chat_family_t f, const bl_chat_opts_t *o, const bl_chat_msg_t *msgs,
                           size_t n, bool add_generation_prompt, char **out, size_t *len)
+{
+    return bl_chat_render_family_x(f, o, msgs, NULL, n, NULL, add_generation_prompt, out, len);
+}
+
+int bl_chat_render_family_x(bl_chat_family_t f, const bl_chat_opts_t *o, const bl_chat_msg_t *msgs,
+                            const bl_chat_msg_tools_t *x, size_t n, const char *tools_json,
+                            bool add_generation_prompt, char **out, size_t *len)
 {
     static const bl_chat_opts_t no_opts = {"", "", true, NULL};
     if (!out || (n && !msgs) || (unsigned)f >= BL_CHAT_N_FAMILIES)
@@ -535,51 +627,96 @@ int bl_chat_render_family(bl_chat_family_t f, const bl_chat_opts_t *o, const bl_
     *out = NULL;
     if (len)
         *len = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!valid_role(msgs[i].role) || !msgs[i].content)
+    bool any_calls = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!valid_msg(&msgs[i], x ? &x[i] : NULL))
             return BL_EINVAL;
+        any_calls |= x && x[i].n_tool_calls && is(&msgs[i], "assistant");
+    }
+    if (!o)
+        o = &no_opts;
+    span_t *tools = NULL;
+    size_t n_tools = 0, n_plain = 0, n_strings = 0;
+    bl_chat_msg_t *plain = NULL;
+    char **strings = NULL;
+    int rc = 0;
+    if (tools_json && (rc = bl_chat_json_items(tools_json, strlen(tools_json), &tools, &n_tools)))
+        return rc;
+    /* An assistant turn with calls is finished, in whatever form it is written. */
+    bool open_last = !add_generation_prompt && n && is(&msgs[n - 1], "assistant") &&
+                     !(x && x[n - 1].n_tool_calls);
+    if (!bl_chat_family_has_tools(f) && (n_tools || any_calls)) {
+        if ((rc = bl_chat_hermes_fallback(msgs, x, n, tools, n_tools, &plain, &n_plain, &strings,
+                                          &n_strings)))
+            goto done;
+        msgs = plain;
+        x = NULL;
+        n = n_plain;
+        free(tools);
+        tools = NULL;
+        n_tools = 0;
+    }
     sb_t b = {0};
     job_t j = {
         .b = &b,
-        .o = o ? o : &no_opts,
+        .o = o,
         .m = msgs,
         .n = n,
         .gen = add_generation_prompt,
-        .open_last = !add_generation_prompt && n && is(&msgs[n - 1], "assistant"),
+        .open_last = open_last,
+        .x = x,
+        .tools = tools,
+        .n_tools = n_tools,
+        .tools_given = tools_json && bl_chat_family_has_tools(f),
     };
+    if ((rc = render(f, &j))) {
+        free(b.p);
+        goto done;
+    }
+    *out = b.p;
+    if (len)
+        *len = b.n;
+done:
+    for (size_t i = 0; i < n_strings; i++)
+        free(strings[i]);
+    free(strings);
+    free(plain);
+    free(tools);
+    return rc;
+}
+
+static int render(bl_chat_family_t f, job_t *j)
+{
     switch (f) {
     case BL_CHAT_QWEN3:
-        render_qwen3(&j);
+        render_qwen3(j);
         break;
     case BL_CHAT_SMOLLM3:
-        render_smollm3(&j);
+        render_smollm3(j);
         break;
     case BL_CHAT_LLAMA2:
-        render_llama2(&j);
+        render_llama2(j);
         break;
     case BL_CHAT_LLAMA3:
     case BL_CHAT_LLAMA31:
     case BL_CHAT_LLAMA32:
-        render_llama3(&j, f);
+        render_llama3(j, f);
         break;
     case BL_CHAT_PHI3:
-        render_phi3(&j);
+        render_phi3(j);
         break;
     case BL_CHAT_GEMMA:
-        render_gemma(&j);
+        render_gemma(j);
         break;
     default:
-        render_chatml(&j, f);
+        render_chatml(j, f);
         break;
     }
-    if (b.oom) {
-        free(b.p);
+    if (j->err)
+        return j->err;
+    if (j->b->oom)
         return BL_ENOMEM;
-    }
-    if (!b.p && !(b.p = calloc(1, 1))) /* nothing rendered: still a valid string */
+    if (!j->b->p && !(j->b->p = calloc(1, 1))) /* nothing rendered: still a valid string */
         return BL_ENOMEM;
-    *out = b.p;
-    if (len)
-        *len = b.n;
     return 0;
 }
