@@ -231,6 +231,7 @@ static bl_local_req_t *new_req(bl_local_t *l, const bl_upstream_cb_t *cb)
     static unsigned long long seq;
     r->l = l;
     r->cb = *cb;
+    r->call_marker = -1; /* 0 is a token */
     r->created = bl_wall_ms() / 1000;
     snprintf(r->id, sizeof r->id, "local-%06llx%06llx", (unsigned long long)bl_now_ns() & 0xffffff,
              ++seq & 0xffffff);

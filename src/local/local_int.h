@@ -30,6 +30,11 @@ struct bl_local_req {
     /* tools (wire.c): calls are parsed out of the generated text */
     bl_chat_tool_parser_t *tp; /* NULL when no tools were rendered */
     bool one_call;             /* parallel_tool_calls false: calls after the first are dropped */
+    char *schema;              /* response_format's JSON Schema (gp.json_schema points here) */
+    char *call_schema;         /* a call's JSON: {name, arguments} for one of the tools */
+    bool call_now;             /* constrain from the first token (a call the client requires) */
+    bool call_then_stop;       /* the call is the whole answer (Llama 3 style) */
+    bl_token_t call_marker;    /* the model's "<tool_call>" token: constrain after it; -1 none */
     /* shared with the worker, under l->mu */
     bl_buf_t out;             /* text generated and not yet delivered */
     bool done;                /* the worker is finished with it */

@@ -220,6 +220,17 @@ static bl_slot_t *admit(bl_local_t *l, bl_local_req_t *r)
         fail(l, r, 500, "server_error", "engine_error");
         goto ended;
     }
+    /* a call the client requires: constrained to a call from the first token */
+    if (r->call_now && r->call_schema &&
+        bl_gen_constrain(s->gen, r->call_schema, strlen(r->call_schema), r->call_then_stop, NULL,
+                         0)) {
+        bl_generate_result_t res;
+        bl_gen_end(s->gen, &res);
+        s->gen = NULL;
+        snprintf(r->err_msg, sizeof r->err_msg, "The local model could not constrain the call.");
+        fail(l, r, 500, "server_error", "engine_error");
+        goto ended;
+    }
     s->r = r;
     free(toks);
     return s;
@@ -280,6 +291,10 @@ void *bl_local_scheduler(void *arg)
                 continue;
             bl_token_t tok;
             int st = bl_gen_step(s->gen, &tok);
+            /* the model opened a tool call: its JSON is held to the tools' schemas */
+            if (st == 0 && tok == s->r->call_marker && s->r->call_schema &&
+                !bl_gen_constrained(s->gen))
+                bl_gen_constrain(s->gen, s->r->call_schema, strlen(s->r->call_schema), false, NULL, 0);
             if (st == 0) {
                 ctxs[n] = s->ctx;
                 toks[n] = tok;

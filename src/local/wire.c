@@ -216,31 +216,114 @@ static int no_event(void *ud, const bl_chat_event_t *e)
     return 0;
 }
 
-/* A call the client requires, begun for the model: the prompt ends with the
- * opening of a call in the family's syntax ("<tool_call>\n{"name": " or
- * {"name": , with the function's name when one is named), so it can only
- * go on writing a call. The parser is fed the same text, so the call is
- * read as if the model had written it all. */
-static int prefill_call(bl_local_req_t *r, bl_chat_tool_style_t style, const char *name)
+/* response_format: json_object, or json_schema (checked now, so a schema
+ * outside what the engine can enforce is the client's 400 naming the
+ * construct, not a failure later). */
+static int read_format(bl_local_req_t *r, json_t *rf)
 {
-    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
-    bool named = name && *name && strlen(name) <= 64 && strspn(name, plain) == strlen(name);
-    char open[160];
-    int k = snprintf(open, sizeof open, "%s{\"name\": \"%s%s",
-                     style == BL_CHAT_TOOLS_HERMES ? "<tool_call>\n" : "", named ? name : "",
-                     !named                          ? ""
-                     : style == BL_CHAT_TOOLS_HERMES ? "\", \"arguments\": "
-                                                     : "\", \"parameters\": ");
-    if (k < 0 || (size_t)k >= sizeof open)
-        return BL_EINVAL;
-    char *p = realloc(r->prompt, r->prompt_len + (size_t)k + 1);
+    if (!rf || json_is_null(rf))
+        return BL_OK;
+    const char *type = json_string_value(json_object_get(rf, "type"));
+    if (!type)
+        return bad(r, 400, "invalid_type", "%s", "'response_format' must have a 'type'.");
+    if (!strcmp(type, "text"))
+        return BL_OK;
+    if (!strcmp(type, "json_object")) {
+        r->gp.json_object = true;
+        return BL_OK;
+    }
+    json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
+    if (strcmp(type, "json_schema") || !json_is_object(schema))
+        return bad(r, 400, "invalid_value", "%s",
+                   "'response_format' must be {\"type\": \"text\"}, {\"type\": \"json_object\"} "
+                   "or {\"type\": \"json_schema\", \"json_schema\": {\"schema\": {...}}}.");
+    r->schema = json_dumps(schema, JSON_COMPACT);
+    if (!r->schema)
+        return BL_ENOMEM;
+    char why[300];
+    if (bl_json_schema_check(r->schema, strlen(r->schema), why, sizeof why))
+        return bad(r, 400, "unsupported_schema", "response_format.json_schema.schema: %s", why);
+    r->gp.json_schema = r->schema;
+    r->gp.json_schema_len = strlen(r->schema);
+    return BL_OK;
+}
+
+/* The schema of one call as the family writes it: {"name": <one of the
+ * tools>, "arguments" (Llama: "parameters"): <that tool's parameters>}. A
+ * tool whose parameters use what the engine cannot enforce (coding agents'
+ * tools use pattern and format freely) gets any JSON object as arguments:
+ * a 400 there would break the agent, and its arguments are still JSON. */
+static char *call_schema(json_t *tools, bl_chat_tool_style_t style, const char *only)
+{
+    const char *args_key = style == BL_CHAT_TOOLS_HERMES ? "arguments" : "parameters";
+    json_t *any = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        json_t *fn = json_object_get(t, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!name || (only && strcmp(name, only)))
+            continue;
+        json_t *params = json_object_get(fn, "parameters");
+        char *ptext = json_is_object(params) ? json_dumps(params, JSON_COMPACT) : NULL;
+        char why[256];
+        bool ok = ptext && !bl_json_schema_check(ptext, strlen(ptext), why, sizeof why);
+        free(ptext);
+        json_t *p = ok ? json_incref(params) : json_pack("{s:s}", "type", "object");
+        json_array_append_new(any, json_pack("{s:s, s:{s:{s:s}, s:o}, s:[s, s], s:b}", "type",
+                                             "object", "properties", "name", "const", name,
+                                             args_key, p, "required", "name", args_key,
+                                             "additionalProperties", 0));
+    }
+    json_t *root = json_pack("{s:o}", "anyOf", any);
+    char *out = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    return out;
+}
+
+/* How the tool calls are held to their schemas while sampling. A call the
+ * client requires (tool_choice required or named) begins at once: the
+ * prompt ends with the family's call marker ("<tool_call>\n"; Llama 3 has
+ * none) and the first token on is constrained to a call. Otherwise, for
+ * Hermes-style models whose "<tool_call>" is one token, the constraint
+ * starts when the model writes that token. The parser is fed the marker, so
+ * the call reads as if the model wrote it all. */
+static int plan_calls(bl_local_t *l, bl_local_req_t *r, json_t *root, bool force, const char *forced)
+{
+    bl_chat_tool_style_t style = bl_chat_tool_style(l->model);
+    json_t *tools = json_object_get(root, "tools");
+    r->call_marker = -1;
+    r->call_schema = call_schema(tools, style, forced);
+    if (!r->call_schema)
+        return BL_ENOMEM;
+    char why[256];
+    if (bl_json_schema_check(r->call_schema, strlen(r->call_schema), why, sizeof why)) {
+        free(r->call_schema); /* cannot happen with the fallback above; stay unconstrained */
+        r->call_schema = NULL;
+        return BL_OK;
+    }
+    static const char marker[] = "<tool_call>";
+    if (!force) {
+        bl_token_t t[2];
+        size_t n = 0;
+        if (style == BL_CHAT_TOOLS_HERMES &&
+            !bl_tokenize(l->model, marker, sizeof marker - 1, false, true, t, 2, &n) && n == 1)
+            r->call_marker = t[0];
+        return BL_OK;
+    }
+    r->call_now = true;
+    r->call_then_stop = true; /* the required call is the answer */
+    if (style != BL_CHAT_TOOLS_HERMES)
+        return BL_OK;
+    static const char open[] = "<tool_call>\n";
+    char *p = realloc(r->prompt, r->prompt_len + sizeof open);
     if (!p)
         return BL_ENOMEM;
-    memcpy(p + r->prompt_len, open, (size_t)k + 1);
+    memcpy(p + r->prompt_len, open, sizeof open);
     r->prompt = p;
-    r->prompt_len += (size_t)k;
+    r->prompt_len += sizeof open - 1;
     bool leaked = false; /* an unfinished call is held back: nothing comes out yet */
-    int rc = bl_chat_tool_parser_feed(r->tp, open, (size_t)k, no_event, &leaked);
+    int rc = bl_chat_tool_parser_feed(r->tp, open, sizeof open - 1, no_event, &leaked);
     return rc ? rc : leaked ? BL_ESTATE : BL_OK;
 }
 
@@ -353,18 +436,14 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
         rc = bad(r, 400, "unsupported_value", "%s", "The local model returns one choice (n = 1) for now.");
         goto done;
     }
-    static const char *const refused[] = {"functions", "logprobs", "response_format", "audio",
-                                          "prediction"};
+    static const char *const refused[] = {"functions", "logprobs", "audio", "prediction"};
     if (!r->chat && (v = json_object_get(root, "tools")) && !json_is_null(v)) {
         rc = bad(r, 400, "unsupported_parameter", "%s", "'tools' needs /chat/completions.");
         goto done;
     }
     for (size_t i = 0; i < BL_ARRAY_LEN(refused); i++) {
         v = json_object_get(root, refused[i]);
-        if (v && !json_is_null(v) && !json_is_false(v) &&
-            !(json_is_object(v) && !strcmp(refused[i], "response_format") &&
-              json_is_string(json_object_get(v, "type")) &&
-              !strcmp(json_string_value(json_object_get(v, "type")), "text"))) {
+        if (v && !json_is_null(v) && !json_is_false(v)) {
             rc = bad(r, 400, "unsupported_parameter", "'%s' is not supported by the local model yet.",
                      refused[i]);
             goto done;
@@ -405,6 +484,9 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
     if (rc)
         goto done;
 
+    /* after the defaults above, which would clear it */
+    if ((rc = read_format(r, json_object_get(root, "response_format"))))
+        goto done;
     size_t n_extra = 0;
     const char *const *extra = NULL;
     if (r->chat) {
@@ -416,8 +498,8 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
         rc = render_chat(l, r, json_object_get(root, "messages"), tools_json, &opened);
         if (!rc && tools_json)
             rc = bl_local_tools_begin(r, bl_chat_tool_style(l->model));
-        if (!rc && tools_json && force && opened)
-            rc = prefill_call(r, bl_chat_tool_style(l->model), forced);
+        if (!rc && tools_json && opened)
+            rc = plan_calls(l, r, root, force, forced);
         free(tools_json);
         if (rc)
             goto done;
@@ -466,6 +548,9 @@ void bl_local_free_req_fields(bl_local_req_t *r)
     bl_buf_free(&r->call_args);
     bl_chat_tool_parser_free(r->tp);
     r->tp = NULL;
+    free(r->schema);
+    free(r->call_schema);
+    r->schema = r->call_schema = NULL;
 }
 
 /* ---- answers ---------------------------------------------------------------- */

@@ -153,20 +153,68 @@ def test_daemon_feeds_the_engine_the_tools_prompt():
         assert ask(b, tools=TOOLS, tool_choice="auto", parallel_tool_calls=False) == n_all
         assert ask(b, tools=TOOLS, tool_choice="none") == n_plain
         assert ask(b) == n_plain
-        # A required call is begun for the model: the prompt ends with the
-        # opening of a call (with the name when one is named). The random
-        # model then writes no valid call, so the opening comes back as text.
-        for choice, n, opening in (
-                ("required", n_all, '<tool_call>\n{"name": "'),
-                ({"type": "function", "function": {"name": "get_weather"}}, n_weather,
-                 '<tool_call>\n{"name": "get_weather", "arguments": ')):
-            body = {"messages": [{"role": "user", "content": USER}], "max_tokens": 2,
-                    "temperature": 0, "tools": TOOLS, "tool_choice": choice}
-            st, _, data = b.chat(extra=body)
-            assert st == 200, data
-            d = json.loads(data)
-            assert d["usage"]["prompt_tokens"] > n, (d, n)
-            assert d["choices"][0]["message"]["content"].startswith(opening), d
+        # A required call begins for the model (the prompt ends with the call
+        # marker) and is held to the tools' schemas while sampling: even this
+        # random-weight model can only write a valid call. With enum-only
+        # arguments the call is bounded, so it completes.
+        unit = {"type": "function", "function": {"name": "set_unit", "parameters": {
+            "type": "object", "properties": {"unit": {"enum": ["celsius", "fahrenheit"]},
+                                             "loud": {"type": "boolean"}},
+            "required": ["unit", "loud"], "additionalProperties": False}}}
+        now = {"type": "function", "function": {"name": "now", "parameters": {
+            "type": "object", "properties": {}, "additionalProperties": False}}}
+        for choice, tools in (("required", [unit, now]),
+                              ({"type": "function", "function": {"name": "set_unit"}}, [unit, WEATHER])):
+            for stream in (False, True):
+                body = {"messages": [{"role": "user", "content": USER}], "max_tokens": 120,
+                        "temperature": 0, "tools": tools, "tool_choice": choice}
+                if stream:
+                    body["stream"] = True
+                st, _, data = b.chat(extra=body)
+                assert st == 200, data
+                if stream:
+                    calls, finish = {}, None
+                    for ev in sse_events(data):
+                        if ev == "[DONE]":
+                            continue
+                        ch = json.loads(ev)["choices"][0]
+                        finish = ch.get("finish_reason") or finish
+                        for tc in ch["delta"].get("tool_calls") or []:
+                            c = calls.setdefault(tc["index"], {"name": "", "arguments": ""})
+                            c["name"] += tc.get("function", {}).get("name") or ""
+                            c["arguments"] += tc.get("function", {}).get("arguments") or ""
+                    got = [calls[k] for k in sorted(calls)]
+                else:
+                    d = json.loads(data)
+                    finish = d["choices"][0]["finish_reason"]
+                    got = [c["function"] for c in d["choices"][0]["message"].get("tool_calls") or []]
+                assert finish == "tool_calls" and got, (choice, stream, data)
+                assert got[0]["name"] in ("set_unit", "now"), got
+                args = json.loads(got[0]["arguments"])
+                if got[0]["name"] == "set_unit":
+                    assert args["unit"] in ("celsius", "fahrenheit"), args
+                    assert isinstance(args["loud"], bool) and set(args) == {"unit", "loud"}, args
+                if isinstance(choice, dict):
+                    assert got[0]["name"] == "set_unit", got
+        # response_format: the answer is JSON the schema accepts; a schema the
+        # engine cannot enforce is refused, naming the construct
+        schema = {"type": "object", "properties": {"ok": {"type": "boolean"},
+                                                   "n": {"enum": [1, 2, 3]}},
+                  "required": ["ok", "n"], "additionalProperties": False}
+        st, _, data = b.chat(extra={"messages": [{"role": "user", "content": USER}],
+                                    "max_tokens": 60, "temperature": 0,
+                                    "response_format": {"type": "json_schema", "json_schema": {
+                                        "name": "r", "schema": schema}}})
+        assert st == 200, data
+        out = json.loads(json.loads(data)["choices"][0]["message"]["content"])
+        assert isinstance(out["ok"], bool) and out["n"] in (1, 2, 3) and set(out) == {"ok", "n"}
+        st, _, data = b.chat(extra={"messages": [{"role": "user", "content": USER}],
+                                    "max_tokens": 4, "response_format": {
+                                        "type": "json_schema", "json_schema": {"name": "r", "schema": {
+                                            "type": "object", "properties": {"zip": {
+                                                "type": "string", "pattern": "^[0-9]{5}$"}}}}}})
+        err = json.loads(data)["error"]
+        assert st == 400 and "'pattern'" in err["message"] and "#/properties/zip" in err["message"], data
         # A history with a call and its result renders (more tokens than without).
         history = [{"role": "user", "content": USER},
                    {"role": "assistant", "content": None, "tool_calls": [
