@@ -275,6 +275,10 @@ static int read_anthropic(bl_yaml_ctx_t *x, yaml_node_t *ver, yaml_node_t *beta,
         bl_buf_append(&b, v.s, v.len);
         bl_cfg_scalar_free(&v);
     }
+    if (!b.len) {
+        bl_buf_free(&b); /* beta: [] is no flags */
+        return 0;
+    }
     p->anthropic_beta = bl_buf_steal(&b, NULL);
     if (p->anthropic_beta && !header_safe(p->anthropic_beta))
         return bl_cfg_error(x, beta->start_mark, "beta: contains a control character");

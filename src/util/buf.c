@@ -93,6 +93,7 @@ char *bl_buf_steal(bl_buf_t *b, size_t *len)
 {
     if (!b->data && bl_buf_reserve(b, 0))
         return NULL;
+    b->data[b->len] = '\0'; /* an empty buffer that never held text is a C string too */
     char *p = b->data;
     if (len)
         *len = b->len;

@@ -569,6 +569,7 @@ static void families_and_store(void **state)
                               "  - {name: r, type: openai, api: responses, base_url: 'http://h/v1'}\n"
                               "  - {name: c, type: openai, base_url: 'http://h/v1'}\n"
                               "  - {name: p, type: ballast, base_url: 'http://h:8081/v1'}\n"
+                              "  - {name: e, type: anthropic, beta: []}\n"
                               "routes:\n  - model: m\n    tiers: [[{provider: a, model: x}]]\n");
     assert_int_equal(c->providers[0].type, BL_PROVIDER_ANTHROPIC);
     assert_string_equal(c->providers[0].base_url, "https://api.anthropic.com/v1");
@@ -579,6 +580,7 @@ static void families_and_store(void **state)
     assert_int_equal(c->providers[2].api, BL_API_RESPONSES);
     assert_int_equal(c->providers[3].api, BL_API_CHAT);
     assert_int_equal(c->providers[4].type, BL_PROVIDER_BALLAST);
+    assert_null(c->providers[5].anthropic_beta); /* an empty list is no flags */
     assert_string_equal(c->redis_url, "redis://:pw@127.0.0.1:6379/2");
     assert_true(c->response_store.enabled);
     assert_string_equal(c->response_store.path, "/var/lib/b/r.db");
