@@ -16,68 +16,7 @@
 #include <strings.h>
 #include <curl/curl.h>
 
-#include "upstream/upstream.h"
-
-#define HDR_NODES 16
-
-typedef enum {
-    XS_QUEUED,   /* started while inside curl; added to the multi later */
-    XS_RUNNING,  /* in the multi */
-    XS_DOOMED,   /* cancelled while inside curl; removed later, no callbacks */
-    XS_FINISHED, /* on_done is running; cancel is a no-op */
-} xfer_state_t;
-
-struct bl_upstream_xfer {
-    bl_upstream_t *u;
-    CURL *easy;
-    struct curl_slist *headers;
-    bl_upstream_cb_t cb;
-    xfer_state_t state;
-    int status;                      /* of the response being received (may be 1xx) */
-    bool headers_done;               /* on_headers has been called */
-    bool connected;                  /* a connection was set up (prereq callback ran) */
-    bl_buf_t raw;                    /* header lines of the current response */
-    bl_upstream_xfer_t *prev, *next; /* u->xfers, or u->queued / u->doomed / u->pool */
-    bool reusable;                   /* a plain POST: may go back to the pool */
-    /* The request's header list without a malloc per line: the lines are
-     * copied into hbuf and linked through nodes (curl only reads the list).
-     * Longer lists fall back to curl_slist_append into headers. */
-    bl_buf_t hbuf;
-    struct curl_slist nodes[HDR_NODES];
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-/* Finished transfers kept with their configured easy handle: curl_easy_init,
- * the fixed setopts and curl_easy_cleanup were ~10% of a proxied request's
- * instructions (callgrind). Connections live in the multi either way. */
-#define POOL_MAX 64
-
-typedef struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    int events; /* what curl asked us to watch */
-    bl_upstream_t *u;
-    struct sock_ctx *prev, *next;
-} sock_ctx_t;
-
-struct bl_upstream {
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer;
-    int depth;                 /* > 0 while inside curl_multi_socket_action */
-    size_t active;             /* transfers started and not yet done/cancelled */
-    bl_upstream_xfer_t *xfers; /* running */
-    bl_upstream_xfer_t *queued;
-    bl_upstream_xfer_t *doomed;
-    bl_upstream_xfer_t *pool;  /* idle transfers with a configured easy handle */
-    size_t n_pool;
-    sock_ctx_t *socks;
-    size_t open_handles; /* uv handles not yet closed (timer + polls) */
-    bool closing;
-    bool close_requested; /* close called from inside a callback */
-    void (*close_done)(void *);
-    void *close_ud;
-};
+#include "upstream/upstream_int.h"
 
 static void drain(bl_upstream_t *u);
 static void close_now(bl_upstream_t *u);
@@ -220,11 +159,10 @@ static void xfer_free(bl_upstream_xfer_t *x)
 
 /* ---- uv handles ----------------------------------------------------------- */
 
-static void handle_closed(uv_handle_t *h)
+/* One of the upstream's uv handles (curl's sockets and timer, the native
+ * client's connections and timers) has closed: the last one frees u. */
+void bl_upstream_handle_gone(bl_upstream_t *u)
 {
-    bl_upstream_t *u = h->data;
-    if (h->type == UV_POLL)
-        free(h); /* the poll is the first member of sock_ctx_t */
     u->open_handles--;
     if (u->closing && u->open_handles == 0) {
         void (*done)(void *) = u->close_done;
@@ -234,6 +172,14 @@ static void handle_closed(uv_handle_t *h)
         if (done)
             done(ud);
     }
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    bl_upstream_t *u = h->data;
+    if (h->type == UV_POLL)
+        free(h); /* the poll is the first member of sock_ctx_t */
+    bl_upstream_handle_gone(u);
 }
 
 static void sock_close(bl_upstream_t *u, sock_ctx_t *s)
@@ -509,6 +455,8 @@ int bl_upstream_new(uv_loop_t *loop, bl_upstream_t **out)
     curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
+    const char *force_curl = getenv("BALLAST_UPSTREAM_CURL");
+    u->native_off = force_curl && *force_curl && strcmp(force_curl, "0");
     /* the default cache (4 per added handle) shrinks under bursty load */
     curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 256L);
     *out = u;
@@ -542,6 +490,12 @@ int bl_upstream_start(bl_upstream_t *u, const bl_upstream_req_t *req, const bl_u
         return BL_EINVAL;
     if (u->closing || u->close_requested)
         return BL_ESTATE;
+    /* plain http:// goes through our own HTTP/1.1 client: curl's per-request
+       work was the largest cost of a proxied request (native.c) */
+    rc = bl_native_start(u, req, cb, out);
+    if (rc != BL_EUNSUPPORTED)
+        return rc;
+    rc = BL_ENOMEM;
     const char *method = req->method ? req->method : (req->body_len ? "POST" : "GET");
     bool plain_post = strcmp(method, "POST") == 0;
     bl_upstream_xfer_t *x = plain_post ? u->pool : NULL;
@@ -662,6 +616,10 @@ void bl_upstream_cancel(bl_upstream_xfer_t *x)
 {
     if (!x)
         return;
+    if (x->nx) {
+        bl_native_cancel(x);
+        return;
+    }
     bl_upstream_t *u = x->u;
     switch (x->state) {
     case XS_QUEUED:
@@ -697,6 +655,7 @@ static void close_now(bl_upstream_t *u)
 {
     u->close_requested = false;
     u->closing = true;
+    bl_native_close_all(u);
     while (u->queued)
         bl_upstream_cancel(u->queued);
     while (u->xfers)
@@ -736,6 +695,7 @@ void bl_upstream_close(bl_upstream_t *u, void (*done)(void *), void *ud)
             bl_upstream_cancel(u->queued);
         while (u->xfers)
             bl_upstream_cancel(u->xfers);
+        bl_native_close_all(u);
         u->close_requested = true;
         return;
     }
