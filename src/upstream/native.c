@@ -446,8 +446,26 @@ static void send_request(bl_upstream_xfer_t *x)
     c->parser.data = c;
     uv_buf_t bufs[2] = {uv_buf_init(nx->head.data, (unsigned)nx->head.len),
                         uv_buf_init((char *)nx->body, (unsigned)nx->body_len)};
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nx->body_len ? 2 : 1, write_cb);
+    unsigned nb = nx->body_len ? 2 : 1;
+    /* One writev now: a queued uv_write costs an epoll_ctl per request when
+       it completes, and a request almost always fits the socket buffer. */
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, bufs, nb);
+    size_t sent = rc > 0 ? (size_t)rc : 0;
+    if (rc >= 0 || rc == UV_EAGAIN) {
+        rc = 0;
+        uv_buf_t *b = bufs;
+        while (nb && sent >= b->len) {
+            sent -= b->len;
+            b++;
+            nb--;
+        }
+        if (nb) { /* the rest when the socket takes it */
+            b->base += sent;
+            b->len -= sent;
+            c->write_req.data = c;
+            rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, b, nb, write_cb);
+        }
+    }
     if (!rc && !c->reading) {
         rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
         c->reading = !rc;

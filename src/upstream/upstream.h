@@ -1,8 +1,10 @@
 /*
- * upstream: HTTP requests to providers over libcurl's multi interface, driven
- * by the gateway's libuv loop (curl's socket and timer callbacks map onto
- * uv_poll_t and uv_timer_t; DNS goes through curl's threaded resolver), so no
- * call here ever blocks the loop.
+ * upstream: HTTP requests to providers, driven by the gateway's libuv loop,
+ * so no call here ever blocks the loop. Plain http:// targets go through our
+ * own HTTP/1.1 client (native.c: libuv TCP streams, http-parser, keep-alive
+ * pool, DNS on libuv's thread pool); https:// and anything else through
+ * libcurl's multi interface (curl's socket and timer callbacks map onto
+ * uv_poll_t and uv_timer_t; DNS goes through curl's threaded resolver).
  *
  * Owns the curl multi handle, connection reuse, TLS and per-transfer
  * timeouts. Response bytes are handed to the caller as they arrive; the
