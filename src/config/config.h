@@ -40,6 +40,7 @@ typedef struct {
     unsigned slots;          /* sequences generated at once */
     unsigned max_queue;      /* requests waiting for a slot; beyond it 503 */
     unsigned max_tokens;     /* cap on generated tokens per request (degraded mode) */
+    unsigned prefill_chunk;  /* prompt tokens fed per scheduler step; 0 = a prompt at once */
 } bl_local_cfg_t;
 
 typedef struct {

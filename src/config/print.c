@@ -45,8 +45,9 @@ static void print_providers(const bl_config_t *c, FILE *f)
             const bl_local_cfg_t *l = &p->local;
             fprintf(f, "    type: local\n    model: %s%s\n", l->model_path,
                     l->has_sha256 ? " (sha256 pinned)" : "");
-            fprintf(f, "    slots: %u, queue: %u, context: %u, max_tokens: %u, threads: ", l->slots,
-                    l->max_queue, l->context, l->max_tokens);
+            fprintf(f, "    slots: %u, queue: %u, context: %u, max_tokens: %u, prefill_chunk: %u, "
+                       "threads: ",
+                    l->slots, l->max_queue, l->context, l->max_tokens, l->prefill_chunk);
             if (l->threads)
                 fprintf(f, "%u\n", l->threads);
             else

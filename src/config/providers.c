@@ -154,7 +154,8 @@ static int read_local(bl_yaml_ctx_t *x, yaml_node_t *n, yaml_node_t *const *v, b
 {
     bl_local_cfg_t *l = &p->local;
     int rc;
-    *l = (bl_local_cfg_t){.context = 4096, .slots = 2, .max_queue = 32, .max_tokens = 1024};
+    *l = (bl_local_cfg_t){
+        .context = 4096, .slots = 2, .max_queue = 32, .max_tokens = 1024, .prefill_chunk = 256};
     if (!v[6])
         return bl_cfg_error(x, n->start_mark, "provider '%s': type local needs 'model' (a GGUF file)",
                             p->name);
@@ -203,6 +204,8 @@ static int read_local(bl_yaml_ctx_t *x, yaml_node_t *n, yaml_node_t *const *v, b
     if (v[11] && (rc = bl_cfg_uint(x, v[11], "max_queue", 0, 100000, &l->max_queue)))
         return rc;
     if (v[12] && (rc = bl_cfg_uint(x, v[12], "max_tokens", 1, 1u << 20, &l->max_tokens)))
+        return rc;
+    if (v[16] && (rc = bl_cfg_uint(x, v[16], "prefill_chunk", 0, 1u << 20, &l->prefill_chunk)))
         return rc;
     return 0;
 }
@@ -290,7 +293,8 @@ static int read_provider(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c, size_
     static const char *const names[] = {"name",    "type",      "base_url", "api_key",
                                         "headers", "timeouts",  "model",    "sha256",
                                         "threads", "context",   "slots",    "max_queue",
-                                        "max_tokens", "api",     "version",  "beta"};
+                                        "max_tokens", "api",     "version",  "beta",
+                                        "prefill_chunk"};
     yaml_node_t *v[BL_ARRAY_LEN(names)];
     bl_provider_cfg_t *p = &c->providers[idx];
     p->line = (unsigned)n->start_mark.line + 1;
@@ -346,8 +350,8 @@ static int read_provider(bl_yaml_ctx_t *x, yaml_node_t *n, bl_config_t *c, size_
                                     p->name, names[i]);
         return read_local(x, n, v, p);
     }
-    for (size_t i = 6; i <= 12; i++)
-        if (v[i])
+    for (size_t i = 6; i <= 16; i++)
+        if (v[i] && (i <= 12 || i == 16))
             return bl_cfg_error(x, v[i]->start_mark,
                                 "provider '%s': '%s' is only for type local", p->name, names[i]);
     if (v[13] && (rc = read_api(x, v[13], p)))

@@ -67,7 +67,9 @@ typedef struct {
     struct bl_local *l;
     bl_ctx_t *ctx;
     bl_local_req_t *r;
-    bl_gen_t *gen;
+    bl_gen_t *gen;            /* NULL while the prompt is still being fed */
+    bl_token_t *pending;      /* the prompt, fed a chunk per scheduler step */
+    size_t n_pending, pos_pending;
 } bl_slot_t;
 
 struct bl_local {

@@ -50,6 +50,11 @@ static void finish(bl_local_t *l, bl_slot_t *s, bl_local_req_t *r)
         bl_gen_end(s->gen, &res);
         s->gen = NULL;
     }
+    if (s) {
+        free(s->pending);
+        s->pending = NULL;
+        s->n_pending = s->pos_pending = 0;
+    }
     if (s)
         s->r = NULL;
     pthread_mutex_lock(&l->mu);
@@ -157,8 +162,81 @@ static void embed(bl_local_t *l, bl_local_req_t *r)
     finish(l, NULL, r);
 }
 
-/* Put a request from the queue into the best free slot and prefill it.
- * Returns the slot now generating, or NULL when the request already ended. */
+/* Prompt tokens are fed prefill_chunk (default 256) per scheduler step:
+ * a long prompt is fed between decode steps of the other slots, so it
+ * does not stall every stream for its whole prefill, and chunks that size
+ * keep the matmuls wide enough to run at prefill speed. */
+/* The prompt is in the cache: start sampling. False (the request ended)
+ * when generation cannot start. */
+static bool start_gen(bl_local_t *l, bl_slot_t *s)
+{
+    bl_local_req_t *r = s->r;
+    uint32_t size = bl_ctx_size(s->ctx);
+    int32_t room = (int32_t)(size - r->n_prompt);
+    int32_t max = r->max_tokens > 0 ? r->max_tokens : room;
+    if (max > (int32_t)l->cfg.max_tokens)
+        max = (int32_t)l->cfg.max_tokens; /* degraded mode keeps answers short */
+    if (max > room)
+        max = room;
+    r->gp.max_tokens = max;
+    r->gp.on_text = on_text;
+    r->gp.ud = r;
+    r->gp.cancel = &r->cancel;
+    int rc = bl_gen_begin(s->ctx, &r->gp, &s->gen);
+    if (rc) {
+        s->gen = NULL;
+        snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
+        fail(l, r, 500, "server_error", "engine_error");
+        finish(l, s, r);
+        return false;
+    }
+    /* a call the client requires: constrained to a call from the first token */
+    if (r->call_now && r->call_schema &&
+        bl_gen_constrain(s->gen, r->call_schema, strlen(r->call_schema), r->call_then_stop, NULL,
+                         0)) {
+        snprintf(r->err_msg, sizeof r->err_msg, "The local model could not constrain the call.");
+        fail(l, r, 500, "server_error", "engine_error");
+        finish(l, s, r);
+        return false;
+    }
+    return true;
+}
+
+static void drop_pending(bl_slot_t *s)
+{
+    free(s->pending);
+    s->pending = NULL;
+    s->n_pending = s->pos_pending = 0;
+}
+
+/* Feed the next chunk of a slot's prompt; start generating after the last.
+ * False when the request ended. */
+static bool prefill_step(bl_local_t *l, bl_slot_t *s)
+{
+    bl_local_req_t *r = s->r;
+    size_t left = s->n_pending - s->pos_pending;
+    size_t m = l->cfg.prefill_chunk ? BL_MIN(left, (size_t)l->cfg.prefill_chunk) : left;
+    int rc = bl_ctx_feed(s->ctx, s->pending + s->pos_pending, m, &r->cancel);
+    if (rc) {
+        if (rc != BL_ECANCELED) {
+            snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
+            fail(l, r, 500, "server_error", "engine_error");
+        }
+        bl_ctx_truncate(s->ctx, 0); /* a half-fed prompt is no prefix to reuse */
+        drop_pending(s);
+        finish(l, s, r);
+        return false;
+    }
+    s->pos_pending += m;
+    if (s->pos_pending < s->n_pending)
+        return true;
+    drop_pending(s);
+    return start_gen(l, s);
+}
+
+/* Put a request from the queue into the best free slot and start its
+ * prefill (the first chunk now). Returns the slot, or
+ * NULL when the request already ended. */
 static bl_slot_t *admit(bl_local_t *l, bl_local_req_t *r)
 {
     bl_token_t *toks = NULL;
@@ -197,43 +275,11 @@ static bl_slot_t *admit(bl_local_t *l, bl_local_req_t *r)
     bl_ctx_truncate(s->ctx, k);
     r->n_cached = k;
     r->n_prompt = n;
-    if ((rc = bl_ctx_feed(s->ctx, toks + k, n - k, &r->cancel))) {
-        if (rc != BL_ECANCELED) {
-            snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
-            fail(l, r, 500, "server_error", "engine_error");
-        }
-        bl_ctx_truncate(s->ctx, 0); /* a half-fed prompt is no prefix to reuse */
-        goto ended;
-    }
-    int32_t room = (int32_t)(size - n);
-    int32_t max = r->max_tokens > 0 ? r->max_tokens : room;
-    if (max > (int32_t)l->cfg.max_tokens)
-        max = (int32_t)l->cfg.max_tokens; /* degraded mode keeps answers short */
-    if (max > room)
-        max = room;
-    r->gp.max_tokens = max;
-    r->gp.on_text = on_text;
-    r->gp.ud = r;
-    r->gp.cancel = &r->cancel;
-    if ((rc = bl_gen_begin(s->ctx, &r->gp, &s->gen))) {
-        snprintf(r->err_msg, sizeof r->err_msg, "The local model failed: %s", bl_strerror(rc));
-        fail(l, r, 500, "server_error", "engine_error");
-        goto ended;
-    }
-    /* a call the client requires: constrained to a call from the first token */
-    if (r->call_now && r->call_schema &&
-        bl_gen_constrain(s->gen, r->call_schema, strlen(r->call_schema), r->call_then_stop, NULL,
-                         0)) {
-        bl_generate_result_t res;
-        bl_gen_end(s->gen, &res);
-        s->gen = NULL;
-        snprintf(r->err_msg, sizeof r->err_msg, "The local model could not constrain the call.");
-        fail(l, r, 500, "server_error", "engine_error");
-        goto ended;
-    }
     s->r = r;
-    free(toks);
-    return s;
+    s->pending = toks; /* the slot owns the prompt until it is fed */
+    s->n_pending = n;
+    s->pos_pending = k;
+    return prefill_step(l, s) ? s : NULL;
 ended:
     free(toks);
     finish(l, NULL, r);
@@ -248,6 +294,7 @@ void *bl_local_scheduler(void *arg)
     bl_token_t *toks = calloc(n_slots, sizeof *toks);
     int *results = calloc(n_slots, sizeof *results);
     bl_slot_t **fed = calloc(n_slots, sizeof *fed);
+    unsigned next_prefill = 0;
     if (!ctxs || !toks || !results || !fed)
         goto done; /* cannot happen in practice; requests then wait for close */
     for (;;) {
@@ -282,12 +329,23 @@ void *bl_local_scheduler(void *arg)
         }
         pthread_mutex_unlock(&l->mu);
 
-        /* one step for everyone: sample and show a token each, then feed
-         * them as one batch */
+        /* one prompt chunk for the first slot still prefilling (round
+         * robin), so long prompts advance without stalling the others */
+        for (unsigned k = 0; k < n_slots; k++) {
+            bl_slot_t *s = &l->slots[(next_prefill + k) % n_slots];
+            if (!s->r || !s->pending)
+                continue;
+            next_prefill = (unsigned)(s - l->slots + 1) % n_slots;
+            prefill_step(l, s); /* a request that ended frees its slot itself */
+            break;
+        }
+
+        /* one step for everyone generating: sample and show a token each,
+         * then feed them as one batch */
         size_t n = 0;
         for (unsigned i = 0; i < n_slots; i++) {
             bl_slot_t *s = &l->slots[i];
-            if (!s->r)
+            if (!s->r || !s->gen)
                 continue;
             bl_token_t tok;
             int st = bl_gen_step(s->gen, &tok);

@@ -375,8 +375,85 @@ def test_sighup_swaps_the_local_model_without_dropping_requests():
         b.stop()
 
 
+def test_a_long_prompt_is_fed_in_chunks_between_other_streams_tokens():
+    """A long prompt's prefill is cut into chunks fed between decode steps,
+    so a stream already running keeps getting tokens while it is fed (the
+    order of events is what is checked, not their timing). Its answer is
+    the same as when fed whole."""
+    import http.client
+    import threading
+    b = Ballast(config(local_extra="    context: 4096\n    max_tokens: 4000\n"))
+    try:
+        wait_ready(b)
+        events = []  # ("a", n) for each chunk of A, ("b-sent",), ("b-first",)
+        lock = threading.Lock()
+        a_started = threading.Event()
+
+        def run_a():
+            c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=60)
+            c.request("POST", "/v1/completions", json.dumps({
+                "model": "gpt-4o-mini", "prompt": "Once upon a time", "max_tokens": 1500,
+                "temperature": 0, "stream": True}), {"Content-Type": "application/json"})
+            r = c.getresponse()
+            n = 0
+            while True:
+                line = r.fp.readline()
+                if not line or line.startswith(b"data: [DONE]"):
+                    break
+                if line.startswith(b"data: "):
+                    n += 1
+                    with lock:
+                        events.append(("a", n))
+                    if n == 3:
+                        a_started.set()
+            c.close()
+
+        ta = threading.Thread(target=run_a)
+        ta.start()
+        assert a_started.wait(20)
+        long_prompt = "Once upon a time there was a little girl who loved the sun. " * 180
+        c = http.client.HTTPConnection("127.0.0.1", b.port, timeout=60)
+        with lock:
+            events.append(("b-sent",))
+        c.request("POST", "/v1/completions", json.dumps({
+            "model": "gpt-4o-mini", "prompt": long_prompt, "max_tokens": 8, "temperature": 0,
+            "stream": True}), {"Content-Type": "application/json"})
+        r = c.getresponse()
+        b_text = ""
+        while True:
+            line = r.fp.readline()
+            if not line or line.startswith(b"data: [DONE]"):
+                break
+            if line.startswith(b"data: "):
+                d = json.loads(line[6:])
+                if d.get("choices") and d["choices"][0].get("text"):
+                    if not b_text:
+                        with lock:
+                            events.append(("b-first",))
+                    b_text += d["choices"][0]["text"]
+        c.close()
+        ta.join(60)
+        i = events.index(("b-sent",))
+        j = events.index(("b-first",))
+        during = sum(1 for e in events[i:j] if e[0] == "a")
+        # the prompt is ~2500 tokens, about ten 256-token chunks: fed whole,
+        # A would get no token while it is fed (only ones already on their way)
+        assert during >= 5, (during, events[i - 2:j + 2])
+    finally:
+        b.stop()
+    # and B's answer is what the prompt gives when fed whole (prefill_chunk: 0)
+    b = Ballast(config(local_extra="    context: 4096\n    prefill_chunk: 0\n"))
+    try:
+        wait_ready(b)
+        _, whole = complete(b, True, prompt=long_prompt, max_tokens=8)
+        assert b_text == whole and whole, (b_text, whole)
+    finally:
+        b.stop()
+
+
 if __name__ == "__main__":
     run_tests([
+        test_a_long_prompt_is_fed_in_chunks_between_other_streams_tokens,
         test_greedy_equals_run_and_llamacpp,
         test_clouds_down_local_answers_chat_streaming,
         test_local_errors_have_openai_shapes,
