@@ -239,9 +239,32 @@ static bl_local_req_t *new_req(bl_local_t *l, const bl_upstream_cb_t *cb)
     return r;
 }
 
+/* n of an OpenAI request: 2..16 choices are answered by fanout.c. */
+static unsigned choices_asked(const char *body, size_t len, json_t **root)
+{
+    *root = NULL;
+    if (!memmem(body, len, "\"n\"", 3))
+        return 1;
+    json_t *r = json_loadb(body, len, 0, NULL);
+    json_t *n = json_object_get(r, "n");
+    if (!json_is_integer(n) || json_integer_value(n) < 2 || json_integer_value(n) > 16) {
+        json_decref(r);
+        return 1; /* n = 1, or a bad n that the parser answers with a 400 */
+    }
+    *root = r;
+    return (unsigned)json_integer_value(n);
+}
+
 int bl_local_start(bl_local_t *l, const char *path, const char *body, size_t len,
                    const bl_upstream_cb_t *cb, bl_local_req_t **out)
 {
+    json_t *root;
+    unsigned n = strcmp(path, "/embeddings") ? choices_asked(body, len, &root) : 1;
+    if (n > 1) {
+        int rc = bl_local_fan_start(l, path, root, n, cb, out);
+        json_decref(root);
+        return rc;
+    }
     bl_local_req_t *r = new_req(l, cb);
     if (!r)
         return BL_ENOMEM;
@@ -295,6 +318,10 @@ int bl_local_start(bl_local_t *l, const char *path, const char *body, size_t len
 
 void bl_local_cancel(bl_local_req_t *r)
 {
+    if (r->fan) {
+        bl_local_fan_cancel(r->fan); /* every choice of the request */
+        return;
+    }
     bl_local_t *l = r->l;
     r->abandoned = true;
     atomic_store(&r->cancel, true); /* the scheduler drops it at its next step */
@@ -332,7 +359,7 @@ static bool same_settings(const bl_local_cfg_t *a, const bl_local_cfg_t *b)
     return !strcmp(a->model_path, b->model_path) && a->has_sha256 == b->has_sha256 &&
            !memcmp(a->sha256, b->sha256, 32) && a->threads == b->threads &&
            a->context == b->context && a->slots == b->slots && a->max_queue == b->max_queue &&
-           a->max_tokens == b->max_tokens;
+           a->max_tokens == b->max_tokens && a->prefill_chunk == b->prefill_chunk;
 }
 
 static void instance_closed(uv_handle_t *h)

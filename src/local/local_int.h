@@ -4,13 +4,17 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <jansson.h>
 
 #include <ballast/engine.h>
 
 #include "local/local.h"
 
+typedef struct bl_local_fan bl_local_fan_t;
+
 struct bl_local_req {
     bl_local_t *l;
+    bl_local_fan_t *fan;      /* one of n > 1 choices (fanout.c); cancel cancels them all */
     bl_upstream_cb_t cb;
     /* the request, fixed once queued */
     bool chat, stream, include_usage;
@@ -120,5 +124,11 @@ void bl_local_deliver(bl_local_req_t *r, const char *text, size_t len, bool done
 /* Parse tool calls written in style out of what r delivers (bl_local_parse
  * does this when the request's tools were rendered). */
 int bl_local_tools_begin(bl_local_req_t *r, bl_chat_tool_style_t style);
+
+/* fanout.c: n > 1 choices (2..16) of one chat or completions request;
+ * root is the parsed body (modified). */
+int bl_local_fan_start(bl_local_t *l, const char *path, json_t *root, unsigned n,
+                       const bl_upstream_cb_t *cb, bl_local_req_t **out);
+void bl_local_fan_cancel(bl_local_fan_t *f);
 
 #endif

@@ -433,7 +433,7 @@ int bl_local_parse(bl_local_t *l, bl_local_req_t *r, const char *path, const cha
     json_t *v;
     if ((v = json_object_get(root, "n")) && !json_is_null(v) &&
         (!json_is_integer(v) || json_integer_value(v) != 1)) {
-        rc = bad(r, 400, "unsupported_value", "%s", "The local model returns one choice (n = 1) for now.");
+        rc = bad(r, 400, "invalid_value", "%s", "'n' must be an integer from 1 to 16.");
         goto done;
     }
     static const char *const refused[] = {"functions", "logprobs", "audio", "prediction"};
