@@ -15,8 +15,9 @@
  *      TOGETHER_API_KEY   together    https://api.together.ai/v1
  *      MISTRAL_API_KEY    mistral     https://api.mistral.ai/v1
  *      DEEPSEEK_API_KEY   deepseek    https://api.deepseek.com/v1
- *    ANTHROPIC_API_KEY is noted but not used: zero-config routes OpenAI model
- *    names only; a config file with `type: anthropic` routes Claude models.
+ *      ANTHROPIC_API_KEY  anthropic   https://api.anthropic.com/v1 (type: anthropic;
+ *                                     ANTHROPIC_BASE_URL overrides it, as in the
+ *                                     Anthropic SDKs)
  *  - Local providers, one `type: local` per *.gguf file in the model store
  *    ($BALLAST_MODELS, default ~/.local/share/ballast/models), named
  *    "local-<file stem>" with the stem cut to letters, digits, '.', '_', '-'.
@@ -25,8 +26,11 @@
  *  - Routes: each well-known OpenAI chat model name (gpt-4o-mini, gpt-4o,
  *    gpt-4.1*, gpt-5*, gpt-3.5-turbo) gets one tier per cloud in the order
  *    above — openai and openrouter with the same model, the others with their
- *    own small or large model by the name's class — and last the first local
- *    model. gpt-4o-mini also answers to "default". Each local model has a
+ *    own small or large model by the name's class (Anthropic: Haiku or
+ *    Sonnet, answered in OpenAI's shape by the translation) — and last the
+ *    first local model. Each well-known Claude model name (what Claude Code
+ *    sends) gets Anthropic first with that model, then the OpenAI-shaped
+ *    clouds by class, then the local model. gpt-4o-mini also answers to "default". Each local model has a
  *    route named after its stem that goes to it alone.
  *  - listen: $BALLAST_LISTEN, default 127.0.0.1:8080. Everything else takes
  *    the defaults of a file that does not mention it.
@@ -81,6 +85,17 @@ static const cloud_t CLOUDS[] = {
      "deepseek-flash"},
 };
 
+/* Anthropic: the cloud of the Claude routes, and the last cloud of the GPT ones. */
+static const char ANTHROPIC_SMALL[] = "claude-haiku-4-5", ANTHROPIC_LARGE[] = "claude-sonnet-4-5";
+
+static const struct {
+    const char *name;
+    model_class_t cls;
+} CLAUDE_MODELS[] = {
+    {"claude-sonnet-4-5", LARGE}, {"claude-opus-4-5", LARGE}, {"claude-haiku-4-5", SMALL},
+    {"claude-opus-4-1", LARGE},   {"claude-sonnet-4-0", LARGE}, {"claude-3-5-haiku-latest", SMALL},
+};
+
 static const struct {
     const char *name;
     model_class_t cls;
@@ -99,6 +114,7 @@ typedef struct {
     char **env;
     FILE *notes;
     const char *keys[BL_ARRAY_LEN(CLOUDS)]; /* NULL when that cloud is off */
+    const char *anthropic_key;              /* NULL when off */
     local_model_t models[MAX_LOCAL_MODELS];
     size_t n_models;
     bool demo;
@@ -309,10 +325,11 @@ static void scan_clouds(scan_t *s)
         else if (k)
             s->keys[i] = k;
     }
-    if (env_get(s->env, "ANTHROPIC_API_KEY"))
-        note(s, "ANTHROPIC_API_KEY is set but not used: zero-config routes OpenAI model names "
-                "only; give a config file with a `type: anthropic` provider to route Claude "
-                "models");
+    const char *ak = env_get(s->env, "ANTHROPIC_API_KEY");
+    if (ak && !good_key(ak))
+        note(s, "ANTHROPIC_API_KEY has spaces or control characters; ignoring it");
+    else if (ak)
+        s->anthropic_key = ak;
     if (!s->keys[0] && env_get(s->env, "OPENAI_BASE_URL"))
         note(s, "OPENAI_BASE_URL is set but OPENAI_API_KEY is not: no openai provider");
 }
@@ -330,6 +347,15 @@ static int write_providers(bl_buf_t *b, const scan_t *s)
             (rc = bl_buf_append_str(b, "\n    type: openai\n    base_url: ")) ||
             (rc = put_q(b, url)) || (rc = bl_buf_append_str(b, "\n    api_key: ")) ||
             (rc = put_q(b, s->keys[i])) || (rc = bl_buf_append_str(b, "\n")))
+            return rc;
+    }
+    if (!rc && s->anthropic_key) {
+        const char *url = env_get(s->env, "ANTHROPIC_BASE_URL");
+        if ((rc = bl_buf_append_str(b, "  - name: anthropic\n    type: anthropic\n")) ||
+            (url && ((rc = bl_buf_append_str(b, "    base_url: ")) || (rc = put_q(b, url)) ||
+                     (rc = bl_buf_append_str(b, "\n")))) ||
+            (rc = bl_buf_append_str(b, "    api_key: ")) || (rc = put_q(b, s->anthropic_key)) ||
+            (rc = bl_buf_append_str(b, "\n")))
             return rc;
     }
     for (size_t i = 0; !rc && i < s->n_models; i++) {
@@ -363,6 +389,9 @@ static bool route_taken(const scan_t *s, const char *name, size_t upto_model)
     for (size_t i = 0; i < BL_ARRAY_LEN(OPENAI_MODELS); i++)
         if (!strcmp(OPENAI_MODELS[i].name, name))
             return true;
+    for (size_t i = 0; i < BL_ARRAY_LEN(CLAUDE_MODELS); i++)
+        if (!strcmp(CLAUDE_MODELS[i].name, name))
+            return true;
     if (!strcmp(name, "default"))
         return true;
     for (size_t i = 0; i < upto_model; i++)
@@ -371,25 +400,49 @@ static bool route_taken(const scan_t *s, const char *name, size_t upto_model)
     return false;
 }
 
+/* The OpenAI-shaped clouds, one tier each, for a model of class cls
+ * (same_model clouds get `name`, or the class's GPT model when name is NULL). */
+static int write_cloud_tiers(bl_buf_t *b, const scan_t *s, const char *name, model_class_t cls)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < BL_ARRAY_LEN(CLOUDS); i++) {
+        const cloud_t *c = &CLOUDS[i];
+        if (!s->keys[i])
+            continue;
+        if (c->same_model)
+            rc = write_target(b, c->name, c->prefix,
+                              name ? name : cls == SMALL ? "gpt-4o-mini" : "gpt-4o");
+        else
+            rc = write_target(b, c->name, "", cls == SMALL ? c->small : c->large);
+    }
+    return rc;
+}
+
 static int write_routes(bl_buf_t *b, const scan_t *s, size_t n_clouds)
 {
     int rc = bl_buf_append_str(b, "routes:\n");
-    size_t tiers = n_clouds + (s->n_models > 0);
+    size_t tiers = n_clouds + (s->anthropic_key != NULL) + (s->n_models > 0);
     unsigned attempts = (unsigned)BL_MIN(16, tiers + 1 > 4 ? tiers + 1 : 4);
     for (size_t r = 0; !rc && r < BL_ARRAY_LEN(OPENAI_MODELS); r++) {
         const char *name = OPENAI_MODELS[r].name;
+        model_class_t cls = OPENAI_MODELS[r].cls;
         rc = bl_buf_printf(b, "  - model: %s\n%s    max_attempts: %u\n    tiers:\n", name,
                            r == 0 ? "    aliases: [default]\n" : "", attempts);
-        for (size_t i = 0; !rc && i < BL_ARRAY_LEN(CLOUDS); i++) {
-            const cloud_t *c = &CLOUDS[i];
-            if (!s->keys[i])
-                continue;
-            if (c->same_model)
-                rc = write_target(b, c->name, c->prefix, name);
-            else
-                rc = write_target(b, c->name, "",
-                                  OPENAI_MODELS[r].cls == SMALL ? c->small : c->large);
-        }
+        if (!rc)
+            rc = write_cloud_tiers(b, s, name, cls);
+        if (!rc && s->anthropic_key)
+            rc = write_target(b, "anthropic", "", cls == SMALL ? ANTHROPIC_SMALL : ANTHROPIC_LARGE);
+        if (!rc && s->n_models)
+            rc = write_target(b, s->models[0].name, "", stem(&s->models[0]));
+    }
+    /* Claude Code's model names: Anthropic, then the other clouds, then local */
+    for (size_t r = 0; !rc && r < BL_ARRAY_LEN(CLAUDE_MODELS) && tiers; r++) {
+        const char *name = CLAUDE_MODELS[r].name;
+        rc = bl_buf_printf(b, "  - model: %s\n    max_attempts: %u\n    tiers:\n", name, attempts);
+        if (!rc && s->anthropic_key)
+            rc = write_target(b, "anthropic", "", name);
+        if (!rc)
+            rc = write_cloud_tiers(b, s, NULL, CLAUDE_MODELS[r].cls);
         if (!rc && s->n_models)
             rc = write_target(b, s->models[0].name, "", stem(&s->models[0]));
     }
@@ -449,13 +502,13 @@ int bl_config_auto(const bl_auto_opts_t *o, bl_config_t **out, char *err, size_t
             goto done;
         s.demo = s.n_models > 0;
     }
-    if (n_clouds == 0 && s.n_models == 0) {
+    if (n_clouds == 0 && !s.anthropic_key && s.n_models == 0) {
         if (err && errlen)
             snprintf(
                 err, errlen,
                 "zero-config: nothing to serve: no API key in the environment (OPENAI_API_KEY, "
-                "OPENROUTER_API_KEY, GROQ_API_KEY, TOGETHER_API_KEY, MISTRAL_API_KEY, "
-                "DEEPSEEK_API_KEY) and no .gguf model in %s; set a key, run "
+                "ANTHROPIC_API_KEY, OPENROUTER_API_KEY, GROQ_API_KEY, TOGETHER_API_KEY, "
+                "MISTRAL_API_KEY, DEEPSEEK_API_KEY) and no .gguf model in %s; set a key, run "
                 "`ballast models pull qwen2.5-0.5b`, or give a config with -c FILE",
                 dir[0] ? dir : "the model store (HOME and BALLAST_MODELS are unset)");
         rc = BL_ENOENT;
@@ -492,7 +545,10 @@ int bl_config_auto(const bl_auto_opts_t *o, bl_config_t **out, char *err, size_t
     for (size_t i = 0; i < BL_ARRAY_LEN(CLOUDS); i++)
         if (s.keys[i])
             note(&s, "%s found: provider '%s'", CLOUDS[i].key_var, CLOUDS[i].name);
-    if (n_clouds == 0)
+    if (s.anthropic_key)
+        note(&s, "ANTHROPIC_API_KEY found: provider 'anthropic' (Claude model routes first, and "
+                 "the last cloud of the GPT routes)");
+    if (n_clouds == 0 && !s.anthropic_key)
         note(&s, "no cloud API key in the environment: local model only");
     if (s.demo)
         note(&s,

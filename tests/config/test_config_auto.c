@@ -130,7 +130,7 @@ static char *print_to_string(const bl_config_t *c)
 static void test_nothing_to_serve(void **state)
 {
     fixture_t *fx = *state;
-    char *env[] = {"HOME=/nonexistent", "ANTHROPIC_API_KEY=sk-ant-x", NULL};
+    char *env[] = {"HOME=/nonexistent", "ANTHROPIC_API_KEY=sk ant bad", NULL};
     char err[BL_CONFIG_ERR_MAX] = "";
     bl_config_t *c = (bl_config_t *)1;
     assert_int_equal(build(fx, env, NULL, &c, err, NULL, 0), BL_ENOENT);
@@ -214,20 +214,35 @@ static void test_clouds_in_order_with_their_models(void **state)
                    NULL};
     char notes[2048] = "";
     bl_config_t *c = build_ok(fx, env, NULL, notes, sizeof notes);
-    assert_int_equal(c->n_providers, 6); /* no local model, no demo */
+    assert_int_equal(c->n_providers, 7); /* no local model, no demo */
     assert_string_equal(bl_config_provider(c, "openai")->base_url, "http://127.0.0.1:1234/v1");
     assert_string_equal(bl_config_provider(c, "groq")->base_url, "https://api.groq.com/openai/v1");
-    assert_null(bl_config_provider(c, "anthropic"));
-    assert_non_null(strstr(notes, "ANTHROPIC_API_KEY is set but not used"));
+    const bl_provider_cfg_t *an = bl_config_provider(c, "anthropic");
+    assert_non_null(an);
+    assert_int_equal(an->type, BL_PROVIDER_ANTHROPIC);
+    assert_string_equal(an->base_url, "https://api.anthropic.com/v1");
+    assert_non_null(strstr(notes, "ANTHROPIC_API_KEY found: provider 'anthropic'"));
 
-    static const char *const order[] = {"openai",   "openrouter", "groq",
-                                        "together", "mistral",    "deepseek"};
+    static const char *const order[] = {"openai",  "openrouter", "groq",     "together",
+                                        "mistral", "deepseek",   "anthropic"};
     const bl_route_cfg_t *small = route(c, "gpt-4o-mini"), *large = route(c, "gpt-4o");
-    assert_int_equal(small->n_tiers, 6);
-    for (size_t i = 0; i < 6; i++) {
+    assert_int_equal(small->n_tiers, 7);
+    for (size_t i = 0; i < 7; i++) {
         assert_string_equal(tier_provider(c, small, i), order[i]);
         assert_string_equal(tier_provider(c, large, i), order[i]);
     }
+    /* the Anthropic tier of a GPT route has a Claude model of its class */
+    assert_string_equal(small->tiers[6].targets[0].model, "claude-haiku-4-5");
+    assert_string_equal(large->tiers[6].targets[0].model, "claude-sonnet-4-5");
+    /* Claude Code's names: Anthropic first with that model, then the others */
+    const bl_route_cfg_t *sonnet = route(c, "claude-sonnet-4-5");
+    assert_int_equal(sonnet->n_tiers, 7);
+    assert_string_equal(tier_provider(c, sonnet, 0), "anthropic");
+    assert_string_equal(sonnet->tiers[0].targets[0].model, "claude-sonnet-4-5");
+    assert_string_equal(tier_provider(c, sonnet, 1), "openai");
+    assert_string_equal(sonnet->tiers[1].targets[0].model, "gpt-4o");
+    assert_string_equal(tier_provider(c, route(c, "claude-haiku-4-5"), 1), "openai");
+    assert_string_equal(route(c, "claude-haiku-4-5")->tiers[1].targets[0].model, "gpt-4o-mini");
     /* Enough attempts to reach the last tier. */
     assert_true(small->max_attempts >= small->n_tiers);
     assert_string_equal(tier_model(small, 1), "openai/gpt-4o-mini");

@@ -96,7 +96,9 @@ def test_cloud_then_local():
     try:
         gguf_gen(os.path.join(store, "tiny-chat.gguf"))
         d = Daemon({"OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": mock.url + "/v1",
-                    "BALLAST_MODELS": store, "ANTHROPIC_API_KEY": "sk-ant-" + SECRET})
+                    "BALLAST_MODELS": store, "ANTHROPIC_API_KEY": "sk-ant-" + SECRET,
+                    # a port nothing listens on: the test never leaves 127.0.0.1
+                    "ANTHROPIC_BASE_URL": "http://127.0.0.1:%d/v1" % free_port()})
         d.wait()
         table = d.text()
         assert SECRET not in table, table
@@ -106,8 +108,13 @@ def test_cloud_then_local():
         assert "  local-tiny-chat\n    type: local\n" in table, table
         assert ("  gpt-4o-mini (aliases: default)\n"
                 "    tier 1: openai/gpt-4o-mini weight=1\n"
-                "    tier 2: local-tiny-chat/tiny-chat weight=1\n") in table, table
-        assert "ANTHROPIC_API_KEY is set but not used" in table, table
+                "    tier 2: anthropic/claude-haiku-4-5 weight=1\n"
+                "    tier 3: local-tiny-chat/tiny-chat weight=1\n") in table, table
+        assert "  anthropic\n    type: anthropic" in table, table
+        assert ("  claude-sonnet-4-5\n"
+                "    tier 1: anthropic/claude-sonnet-4-5 weight=1\n"
+                "    tier 2: openai/gpt-4o weight=1\n"
+                "    tier 3: local-tiny-chat/tiny-chat weight=1\n") in table, table
 
         st, h, body = d.chat("gpt-4o-mini")
         assert st == 200, body
