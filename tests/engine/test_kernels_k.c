@@ -308,8 +308,10 @@ static void round_trip_bounds(void **state)
 
 /* ---- matmul ------------------------------------------------------------- */
 
-/* The prepared column's values as doubles, checking the stored sums. */
-static void act_values(uint32_t t, const void *col, size_t n, double *out)
+/* The prepared column's values as doubles, checking the stored sums (x is
+ * the column's floats: Q5_1's s is ggml's Q8_1 s = fp16(amax/127 * sum),
+ * with the scale before its own fp16 rounding). */
+static void act_values(uint32_t t, const void *col, size_t n, const float *x, double *out)
 {
     if (is_k(t)) {
         size_t nb = n / 256;
@@ -332,11 +334,18 @@ static void act_values(uint32_t t, const void *col, size_t n, double *out)
     const int32_t *s = bl_q8a_s(col, nb);
     for (size_t b = 0; b < nb; b++) {
         int32_t sum = 0;
+        float amax = 0;
         for (int j = 0; j < 32; j++) {
             out[b * 32 + j] = (double)qs[b * 32 + j] * d[b];
             sum += qs[b * 32 + j];
+            amax = fmaxf(amax, fabsf(x[b * 32 + j]));
         }
-        assert_int_equal(sum, s[b]);
+        if (t == BL_TYPE_Q5_1) {
+            float want = bl_fp16_to_f32(bl_f32_to_fp16(amax / 127 * (float)sum));
+            assert_float_equal(bl_q8a_sf(col, nb)[b], want, 0);
+        } else {
+            assert_int_equal(sum, s[b]);
+        }
     }
 }
 
@@ -423,7 +432,7 @@ static void run_case(uint32_t t, const mm_case_t *mc, const char *isa)
     assert_int_equal(bl_kern_init(cur), 0);
     assert_memory_equal(X, Xs, ab * mc->ncols);
     for (size_t c = 0; c < mc->ncols; c++)
-        act_values(t, X + c * ab, mc->n, a + c * mc->n);
+        act_values(t, X + c * ab, mc->n, x + c * mc->n, a + c * mc->n);
 
     const uint32_t SENTINEL = 0x7fc0dead;
     for (size_t i = 0; i < mc->ldy * mc->ncols; i++)
@@ -452,18 +461,17 @@ static void run_case(uint32_t t, const mm_case_t *mc, const char *isa)
                 mag += wm[i] * fabs(a[c * mc->n + i]);
             }
             if (t == BL_TYPE_Q5_1) {
-                /* as ggml's Q8_1, the min meets d * (block sum) rounded to
-                 * fp16: replace the exact min term by that */
+                /* as ggml's Q8_1, the min meets its s (checked above):
+                 * replace the exact min term by that */
                 const uint8_t *col = X + c * ab;
                 size_t nb = mc->n / 32;
                 for (size_t b = 0; b < nb; b++) {
                     const uint8_t *blk = W + r * row_bytes + b * 24;
                     double m = bl_fp16_to_f32((uint16_t)(blk[2] | blk[3] << 8));
-                    float ds = bl_q8a_d(col, nb)[b] * (float)bl_q8a_s(col, nb)[b];
                     double dsum = 0;
                     for (int j = 0; j < 32; j++)
                         dsum += a[c * mc->n + b * 32 + j];
-                    ref += m * (bl_fp16_to_f32(bl_f32_to_fp16(ds)) - dsum);
+                    ref += m * (bl_q8a_sf(col, nb)[b] - dsum);
                 }
             }
             double tol = mc->exact ? 0 : (double)(k + 8) * 0x1p-23 * mag;
@@ -472,6 +480,24 @@ static void run_case(uint32_t t, const mm_case_t *mc, const char *isa)
                          "tol=%g",
                          isa, ti->name, mc->n, mc->r0, mc->r1, mc->ncols, c, r, got, ref, tol);
         }
+    }
+    /* every kernel family follows llama.cpp's x86 summation order (kern_impl.h,
+     * bl_lanes_fma; Q4_K's gemv/gemm split, bl_q4_k_dot_ref): the scalar
+     * reference's results, bit for bit */
+    if (bl_kern_isa() != BL_ISA_SCALAR) {
+        float *ys = malloc(mc->ldy * mc->ncols * 4);
+        memcpy(ys, y, mc->ldy * mc->ncols * 4);
+        bl_isa_t isa_now = bl_kern_isa();
+        assert_int_equal(bl_kern_init(BL_ISA_SCALAR), 0);
+        bl_kern_matmul(t, W, row_bytes, mc->n, X, mc->ncols, ys, mc->ldy, mc->r0, mc->r1);
+        assert_int_equal(bl_kern_init(isa_now), 0);
+        for (size_t c = 0; c < mc->ncols; c++)
+            for (size_t r = mc->r0; r < mc->r1; r++)
+                if (memcmp(&ys[c * mc->ldy + r], &y[c * mc->ldy + r], 4))
+                    fail_msg("%s %s n=%zu ncols=%zu: y[%zu][%zu]=%.9g, scalar %.9g", isa,
+                             ti->name, mc->n, mc->ncols, c, r, y[c * mc->ldy + r],
+                             ys[c * mc->ldy + r]);
+        free(ys);
     }
     /* nothing past the rows of ldy is touched */
     for (size_t c = 0; c < mc->ncols; c++)

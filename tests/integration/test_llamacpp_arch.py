@@ -38,17 +38,25 @@ GGUF_GEN = os.path.join(BUILD, "gguf-gen")
 # engine on purpose: qwen2 with llama's RoPE pairs 0.42; phi3 scaling the
 # scores instead of q (a rounding-only change) 6.3e-3 in F32, 2.3e-2 in
 # Q8_0. The tolerances sit between the two, about 3x above the noise.
-# Q5_0 measures like Q8_0 (7.9e-3). The K-quants and Q5_1 measure higher and
-# the same on every kernel family, the scalar reference included:
-#     Q4_K 3.2e-2   Q5_K 2.5e-2   Q6_K 2.8e-2   Q5_1 4.5e-2
-# so our reference arithmetic differs from ggml's somewhere systematic (the
-# quantizers match ggml's bit for bit; the 8-bit activations' rounding is the
-# suspect). Not explained yet: these bounds hold what was measured (x1.5) so
-# a regression shows, and these types' greedy ids may flip at near-ties on
-# every family.
+# The Q5 and K-quant kernels compute what llama.cpp's x86 build computes, bit
+# for bit (checked against its own ggml_vec_dot_* and repacked Q4_K gemv/gemm
+# functions): the same activation quantization (Q8_K's d = 1/iscale, Q8_1's
+# fp16 s = amax/127 * sum) and the same float order (eight fma lanes, Q4_K's
+# gemv/gemm split; src/engine/kernels/kern_impl.h). Measured after that:
+#     Q5_0 0   Q5_1 4.5e-3   Q4_K 1.6e-3   Q5_K 1.3e-2   Q6_K 1.6e-2
+# (Q5_K 4.8e-7 and Q6_K 1.4e-2 on the SIMD families). What is left is the
+# other ops' rounding, as for Q8_0: single steps where one F16 KV-cache value
+# rounds the other way. The K-quant files are 4x wider (rows of 256), where
+# one such flip moves the logits further: Q8_0 at that width measures 1.4e-2.
+# So the 32-element types share Q8_0's bound and the K-quants get 1.25x their
+# largest step (every run repeats the same steps: same files, same llama.cpp
+# build), below what they measured before the kernels followed llama.cpp's
+# order: Q4_K 3.2e-2, Q5_K 2.5e-2, Q6_K 2.8e-2 (and Q5_1 4.5e-2), on every
+# family. Their near-ties now resolve as llama.cpp's on every family too.
 TOLERANCE = {"F32": 2e-3, "F16": 5e-3, "BF16": 5e-3, "Q8_0": 1e-2, "Q4_0": 1e-2,
-             "Q5_0": 1.2e-2, "Q5_1": 7e-2, "Q4_K": 5e-2, "Q5_K": 4e-2, "Q6_K": 4.5e-2}
-LOOSE = {"Q5_1", "Q4_K", "Q5_K", "Q6_K"}
+             "Q5_0": 1e-2, "Q5_1": 1e-2, "Q4_K": 2e-2, "Q5_K": 2e-2, "Q6_K": 2e-2}
+# types whose greedy ids may flip at near-ties even on the strict families
+LOOSE = set()
 
 N_GEN = 20
 N_VOCAB = 512

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #include "engine/kernels/kernels.h"
@@ -32,7 +33,8 @@ typedef struct {
  * elements is
  *     int8_t  qs[nb*32];   the quants, in element order
  *     float   d[nb];       the block scale, already rounded through fp16
- *     int32_t s[nb];       sum of the block's 32 quants (Q4_0's "-8" offset)
+ *     int32_t s[nb];       sum of the block's 32 quants (Q4_0's "-8" offset); for
+ *                          Q5_1 a float instead (bl_q8a_sf, q8_1_act.c)
  * so a column takes nb*40 bytes.
  */
 #define BL_Q8A_BYTES_PER_BLOCK 40
@@ -45,6 +47,13 @@ static inline const float *bl_q8a_d(const void *col, size_t nb)
 static inline const int32_t *bl_q8a_s(const void *col, size_t nb)
 {
     return (const int32_t *)((const char *)col + nb * BL_QK + nb * 4);
+}
+
+/* Q5_1's activations (ggml's Q8_1, q8_1_act.c) put in place of s the
+ * float fp16(amax/127 * block sum). */
+static inline const float *bl_q8a_sf(const void *col, size_t nb)
+{
+    return (const float *)((const char *)col + nb * BL_QK + nb * 4);
 }
 
 /* ggml's block_q5_0 / block_q5_1: bit j of qh is the fifth bit of element j
@@ -110,7 +119,7 @@ static inline void bl_k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t m[8])
  * Prepared activations for K-quant weights (ggml's block_q8_K, stored split):
  * one column of n = nb*256 elements is
  *     int8_t  qs[nb*256];  the quants, in element order
- *     float   d[nb];       the block scale amax/127 (not rounded to fp16)
+ *     float   d[nb];       the block scale 1/(127/amax), ggml's 1/iscale (not fp16)
  *     int16_t s[nb*16];    sums of each 16 quants (Q6_K's -32, the mins)
  * so a column takes nb*292 bytes.
  */
@@ -158,6 +167,9 @@ void bl_kern_fill_avx512(bl_kern_ops_t ops[BL_KT_COUNT], bool vnni, bool bf16);
 
 /* The scalar pieces each SIMD file reuses. */
 void bl_q8a_prepare_scalar(const float *x, size_t n, size_t ncols, void *dst);
+void bl_q8a_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
+void bl_q8a1_prepare_scalar(const float *x, size_t n, size_t ncols, void *dst);
+void bl_q8a1_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
 void bl_f16_prepare_scalar(const float *x, size_t n, size_t ncols, void *dst);
 void bl_bf16_prepare_scalar(const float *x, size_t n, size_t ncols, void *dst);
 void bl_f32_prepare_scalar(const float *x, size_t n, size_t ncols, void *dst);
@@ -180,6 +192,11 @@ BL_MM_DECL(bl_q5_1_matmul_scalar);
 BL_MM_DECL(bl_q4_k_matmul_scalar);
 BL_MM_DECL(bl_q5_k_matmul_scalar);
 BL_MM_DECL(bl_q6_k_matmul_scalar);
+
+/* Q4_K as llama.cpp's x86 repacked kernels sum it (q4_k.c): of a matmul's
+ * ncols columns the first bl_q4_k_gemm_cols(ncols) take the gemm's order */
+static inline size_t bl_q4_k_gemm_cols(size_t ncols) { return ncols > 3 ? ncols - ncols % 4 : 0; }
+float bl_q4_k_dot_ref(const void *wrow, const void *col, size_t nb, bool gemm);
 
 /* Per-type reference conversions. */
 void bl_q8_0_quantize_row(const float *src, void *dst, size_t n);
@@ -217,6 +234,30 @@ void bl_q8a_quantize_block(const float *x, int8_t *qs, float *d, int32_t *s);
  * times bandwidth is several KiB, more than the out-of-order window covers
  * (measured best at 8 KiB on Zen 5; 1-4 KiB were no better than nothing). */
 #define BL_PF_BYTES 8192
+
+/*
+ * ggml's x86 dot products (what llama.cpp runs on these CPUs) keep eight
+ * float lanes: lane k takes the integer dot product of elements 4k..4k+3 of
+ * every 32-element chunk of a block (vpmaddubsw + vpmaddwd), each block adds
+ * fma(scale, lane, acc), and hsum_float_8 folds the lanes at the end as
+ * ((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7)). The last bits of a result depend on
+ * that order, and one different bit can flip an F16 KV-cache rounding, so
+ * every kernel family computes exactly this (the scalar references with
+ * fmaf, which is exact whatever the CPU).
+ */
+static inline int bl_lane(int e) { return (e & 31) >> 2; }
+
+static inline void bl_lanes_fma(float acc[8], float d, const int32_t lane[8])
+{
+    for (int k = 0; k < 8; k++)
+        acc[k] = fmaf(d, (float)lane[k], acc[k]);
+}
+
+static inline float bl_hsum8(const float a[8])
+{
+    const float r0 = a[0] + a[4], r1 = a[1] + a[5], r2 = a[2] + a[6], r3 = a[3] + a[7];
+    return (r0 + r2) + (r1 + r3);
+}
 
 static inline uint16_t bl_ld16(const void *p)
 {

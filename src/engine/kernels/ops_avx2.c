@@ -15,7 +15,6 @@ MM(bl_q6_k_matmul_avx2);
 MM(bl_q5_0_matmul_avx2);
 MM(bl_q5_1_matmul_avx2);
 
-void bl_q8a_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
 void bl_f16_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
 
 void bl_kern_fill_avx2(bl_kern_ops_t ops[BL_KT_COUNT])
@@ -34,5 +33,5 @@ void bl_kern_fill_avx2(bl_kern_ops_t ops[BL_KT_COUNT])
     ops[BL_KT_Q5_0].matmul = bl_q5_0_matmul_avx2;
     ops[BL_KT_Q5_1].matmul = bl_q5_1_matmul_avx2;
     ops[BL_KT_Q5_0].prepare = bl_q8a_prepare_avx2;
-    ops[BL_KT_Q5_1].prepare = bl_q8a_prepare_avx2;
+    ops[BL_KT_Q5_1].prepare = bl_q8a1_prepare_avx2;
 }

@@ -7,7 +7,6 @@
 
 #include "engine/kernels/kern_impl.h"
 
-void bl_q8a_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst);
 void bl_q8a_prepare_avx2(const float *x, size_t n, size_t ncols, void *dst)
 {
     const size_t nb = n / BL_QK;

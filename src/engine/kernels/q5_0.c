@@ -67,15 +67,18 @@ void bl_q5_0_matmul_scalar(const void *W, size_t row_bytes, size_t n, const void
             const void *col = (const char *)X + c * cstride;
             const int8_t *qa = bl_q8a_qs(col);
             const float *da = bl_q8a_d(col, nb);
-            float sum = 0.0f;
+            /* ggml's x86 Q5_0 x Q8_0 dot (vec_dot and llamafile's tinyBLAS
+             * alike): lanes as bl_lanes_fma */
+            float acc[8] = {0};
             for (size_t b = 0; b < nb; b++) {
                 uint32_t qh;
                 memcpy(&qh, w[b].qh, 4);
-                int32_t isum = 0;
+                int32_t lane[8] = {0};
                 for (int j = 0; j < BL_QK; j++)
-                    isum += (q5(w[b].qs, qh, j) - 16) * qa[b * BL_QK + j];
-                sum += (float)isum * (bl_fp16_to_f32(bl_ld16(&w[b].d)) * da[b]);
+                    lane[bl_lane(j)] += (q5(w[b].qs, qh, j) - 16) * qa[b * BL_QK + j];
+                bl_lanes_fma(acc, bl_fp16_to_f32(bl_ld16(&w[b].d)) * da[b], lane);
             }
+            const float sum = bl_hsum8(acc);
             y[c * ldy + r] = sum;
         }
     }

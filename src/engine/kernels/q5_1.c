@@ -1,7 +1,7 @@
 /* Q5_1: blocks of 32 = fp16 scale and min + 32 fifth bits + 16 bytes of
- * nibbles (ggml's block_q5_1); value = d * q + m. Paired with the Q8
- * activations of Q4_0/Q8_0, whose block sums give the min term:
- * sum(w*a) = d*da*sum(q*qa) + m*da*sum(qa). */
+ * nibbles (ggml's block_q5_1); value = d * q + m. Paired with ggml's
+ * Q8_1 activations (q8_1_act.c), whose fp16 s = da*sum(qa) gives the min
+ * term: sum(w*a) = d*da*sum(q*qa) + m*s. */
 #include <float.h>
 
 #include "engine/kernels/kern_impl.h"
@@ -67,19 +67,20 @@ void bl_q5_1_matmul_scalar(const void *W, size_t row_bytes, size_t n, const void
             const void *col = (const char *)X + c * cstride;
             const int8_t *qa = bl_q8a_qs(col);
             const float *da = bl_q8a_d(col, nb);
-            const int32_t *sa = bl_q8a_s(col, nb);
-            float sum = 0.0f;
+            const float *sf = bl_q8a_sf(col, nb);
+            /* ggml's x86 ggml_vec_dot_q5_1_q8_1: lanes as bl_lanes_fma, the
+             * mins m * s summed in a float beside them, added last */
+            float acc[8] = {0}, summs = 0.0f;
             for (size_t b = 0; b < nb; b++) {
                 uint32_t qh;
                 memcpy(&qh, w[b].qh, 4);
-                int32_t isum = 0;
+                int32_t lane[8] = {0};
                 for (int j = 0; j < BL_QK; j++)
-                    isum += q5(w[b].qs, qh, j) * qa[b * BL_QK + j];
-                sum += (float)isum * (bl_fp16_to_f32(bl_ld16(&w[b].d)) * da[b]);
-                /* ggml's Q8_1 keeps d * sum as fp16 (block_q8_1.s): so do we */
-                float s16 = bl_fp16_to_f32(bl_f32_to_fp16(da[b] * (float)sa[b]));
-                sum += bl_fp16_to_f32(bl_ld16(&w[b].m)) * s16;
+                    lane[bl_lane(j)] += q5(w[b].qs, qh, j) * qa[b * BL_QK + j];
+                bl_lanes_fma(acc, bl_fp16_to_f32(bl_ld16(&w[b].d)) * da[b], lane);
+                summs = fmaf(bl_fp16_to_f32(bl_ld16(&w[b].m)), sf[b], summs);
             }
+            const float sum = bl_hsum8(acc) + summs;
             y[c * ldy + r] = sum;
         }
     }

@@ -68,22 +68,23 @@ void bl_q5_k_matmul_scalar(const void *W, size_t row_bytes, size_t n, const void
             const int8_t *qa = bl_q8k_qs(col);
             const float *da = bl_q8k_d(col, nb);
             const int16_t *sa = bl_q8k_s(col, nb);
-            float sum = 0.0f;
+            /* ggml's x86 ggml_vec_dot_q5_K_q8_K: lanes as bl_lanes_fma,
+             * the mins summed in a float beside them, added last */
+            float acc[8] = {0}, summs = 0.0f;
             for (size_t b = 0; b < nb; b++) {
                 uint8_t sc[8], m[8];
                 bl_k4_scales(w[b].scales, sc, m);
-                int32_t isum = 0, msum = 0;
+                int32_t lane[8] = {0}, msum = 0;
                 for (int j = 0; j < 8; j++) {
                     const int8_t *a = qa + b * BL_QKK + 32 * j;
-                    int32_t s = 0;
                     for (int l = 0; l < 32; l++)
-                        s += q5k(&w[b], j, l) * a[l];
-                    isum += sc[j] * s;
+                        lane[bl_lane(l)] += sc[j] * (q5k(&w[b], j, l) * a[l]);
                     msum += m[j] * (sa[b * 16 + 2 * j] + sa[b * 16 + 2 * j + 1]);
                 }
-                sum += bl_fp16_to_f32(bl_ld16(&w[b].d)) * da[b] * (float)isum;
-                sum -= bl_fp16_to_f32(bl_ld16(&w[b].dmin)) * da[b] * (float)msum;
+                bl_lanes_fma(acc, da[b] * bl_fp16_to_f32(bl_ld16(&w[b].d)), lane);
+                summs = fmaf(da[b] * bl_fp16_to_f32(bl_ld16(&w[b].dmin)), (float)msum, summs);
             }
+            const float sum = bl_hsum8(acc) - summs;
             y[c * ldy + r] = sum;
         }
     }

@@ -5,6 +5,7 @@
  * 2 * 31 * 127.
  */
 #include <immintrin.h>
+#include <math.h>
 
 #include "engine/kernels/kern_impl.h"
 
@@ -38,7 +39,8 @@ static float dot_row(const uint8_t *w, const int8_t *qa, const float *da, const 
                      size_t nb)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0.0f; /* the mins, beside the lanes as ggml keeps them */
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *blk = w + b * QB;
         const char *pf = (const char *)blk + BL_PF_BYTES; /* see BL_PF_BYTES */
@@ -47,12 +49,15 @@ static float dot_row(const uint8_t *w, const int8_t *qa, const float *da, const 
         _mm_prefetch(pf + 128, _MM_HINT_T0);
         uint8_t sc[8], m[8];
         bl_k4_scales(blk + 4, sc, m);
-        const float d = h2f(bl_ld16(blk)) * da[b];
-        const float dmin = h2f(bl_ld16(blk + 2)) * da[b];
+        const float d = da[b] * h2f(bl_ld16(blk));
+        const float dmin = da[b] * h2f(bl_ld16(blk + 2));
         __m128i m8 = _mm_loadl_epi64((const __m128i *)m);
         __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
         __m256i ms = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(sa + 16 * b)), mm);
-        accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_set1_ps(dmin), accm);
+        __m128i m4s = _mm_add_epi32(_mm256_castsi256_si128(ms), _mm256_extracti128_si256(ms, 1));
+        m4s = _mm_add_epi32(m4s, _mm_unpackhi_epi64(m4s, m4s));
+        m4s = _mm_add_epi32(m4s, _mm_shuffle_epi32(m4s, 1));
+        summs = fmaf(dmin, (float)_mm_cvtsi128_si32(m4s), summs);
         const __m256i s16 =
             _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
         const __m256i hb = _mm256_loadu_si256((const __m256i *)(blk + 16));
@@ -76,7 +81,7 @@ static float dot_row(const uint8_t *w, const int8_t *qa, const float *da, const 
         }
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(d), acc);
     }
-    return hsum8(_mm256_sub_ps(acc, accm));
+    return hsum8(acc) - summs;
 }
 
 void bl_q5_k_matmul_avx2(const void *W, size_t row_bytes, size_t n, const void *X, size_t ncols,

@@ -88,17 +88,22 @@ void bl_q6_k_matmul_scalar(const void *W, size_t row_bytes, size_t n, const void
             const void *col = (const char *)X + c * cstride;
             const int8_t *qa = bl_q8k_qs(col);
             const float *da = bl_q8k_d(col, nb);
-            float sum = 0.0f;
+            const int16_t *sa = bl_q8k_s(col, nb);
+            /* ggml's x86 ggml_vec_dot_q6_K_q8_K: lanes as bl_lanes_fma of
+             * q (0..63) times the activations, the "-32" taken off lane k
+             * as 32 * scale * activation sum for groups 2k and 2k+1 */
+            float acc[8] = {0};
             for (size_t b = 0; b < nb; b++) {
-                int32_t isum = 0;
-                for (int g = 0; g < 16; g++) {
-                    int32_t s = 0;
-                    for (int e = 16 * g; e < 16 * g + 16; e++)
-                        s += (q6(&w[b], e) - 32) * qa[b * BL_QKK + e];
-                    isum += w[b].scales[g] * s;
-                }
-                sum += bl_fp16_to_f32(bl_ld16(&w[b].d)) * da[b] * (float)isum;
+                int32_t lane[8] = {0};
+                for (int e = 0; e < BL_QKK; e++)
+                    lane[bl_lane(e)] +=
+                        w[b].scales[e / 16] * (q6(&w[b], e) * qa[b * BL_QKK + e]);
+                for (int k = 0; k < 8; k++)
+                    lane[k] -= 32 * (w[b].scales[2 * k] * sa[b * 16 + 2 * k] +
+                                     w[b].scales[2 * k + 1] * sa[b * 16 + 2 * k + 1]);
+                bl_lanes_fma(acc, da[b] * bl_fp16_to_f32(bl_ld16(&w[b].d)), lane);
             }
+            const float sum = bl_hsum8(acc);
             y[c * ldy + r] = sum;
         }
     }

@@ -20,6 +20,14 @@ static inline float h2f(uint16_t h)
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
 }
 
+static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
 static float dot_row(const uint8_t *w, const int8_t *qa, const float *da, const int16_t *sa,
                      size_t nb)
 {
@@ -33,7 +41,7 @@ static float dot_row(const uint8_t *w, const int8_t *qa, const float *da, const 
     const __m512i g0 = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1,
                                         1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     const __m512i four = _mm512_set1_epi16(4);
-    __m512 acc = _mm512_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
         const uint8_t *blk = w + b * QB;
         const char *pf = (const char *)blk + BL_PF_BYTES; /* see BL_PF_BYTES */
@@ -62,12 +70,16 @@ static float dot_row(const uint8_t *w, const int8_t *qa, const float *da, const 
             isum = _mm512_dpwssd_epi32(isum, p23,
                                        _mm512_permutexvar_epi16(_mm512_add_epi16(i01, four), sz));
         }
-        /* subtract 32 * corr from the first 8 lanes */
-        isum = _mm512_sub_epi32(isum, _mm512_castsi256_si512(_mm256_slli_epi32(corr, 5)));
-        const float d = h2f(bl_ld16(blk + 208)) * da[b];
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc);
+        /* both halves hold ggml's lanes (bytes 4k..4k+3 of a 32-element
+         * chunk): fold them in integers, take 32 * corr off, then ggml's
+         * eight float lanes (kern_impl.h) */
+        __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(isum),
+                                      _mm512_extracti64x4_epi64(isum, 1));
+        i8 = _mm256_sub_epi32(i8, _mm256_slli_epi32(corr, 5));
+        const float d = da[b] * h2f(bl_ld16(blk + 208));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i8), _mm256_set1_ps(d), acc);
     }
-    return _mm512_reduce_add_ps(acc);
+    return hsum8(acc);
 }
 
 void bl_q6_k_matmul_avx512_vnni(const void *W, size_t row_bytes, size_t n, const void *X,

@@ -1,6 +1,10 @@
 /* K-quant activations (ggml's block_q8_K, split as kern_impl.h describes):
- * one float scale per 256 and the sums of each 16 quants. The same
- * operations as the Q8_0 activations (amax/127, nearest even), unrounded d. */
+ * one float scale per 256 and the sums of each 16 quants, as ggml's
+ * quantize_row_q8_K_ref (which x86 builds use too): q = nearest-even(x *
+ * iscale) with iscale = 127/amax, and d = 1/iscale, not amax/127 — the two
+ * differ in the last bit often enough to flip F16 KV-cache roundings.
+ * (ggml uses -127/max with max the signed extreme: the quants and d both
+ * change sign, every product is the same.) */
 #include <math.h>
 
 #include "engine/kernels/kern_impl.h"
@@ -28,7 +32,7 @@ void bl_q8k_prepare_scalar(const float *x, size_t n, size_t ncols, void *dst)
                 }
                 s[b * 16 + g] = (int16_t)sum;
             }
-            d[b] = amax / 127.0f;
+            d[b] = amax != 0.0f ? 1.0f / id : 0.0f;
         }
     }
 }
