@@ -10,6 +10,8 @@
 
 typedef struct {
     char *labels;        /* rendered: a="x",b="y" (escaped) */
+    char *key;           /* the raw values, each ended by 0x1f: what lookups compare */
+    size_t key_len;
     uint64_t hash;
     double value;        /* counter / gauge */
     uint64_t *counts;    /* histogram: per bucket (not cumulative) + the +Inf one */
@@ -47,6 +49,7 @@ static void family_free(bl_metric_t *f)
 {
     for (size_t i = 0; i < f->n_slots; i++) {
         free(f->slots[i].labels);
+        free(f->slots[i].key);
         free(f->slots[i].counts);
     }
     free(f->slots);
@@ -149,36 +152,73 @@ static int grow(bl_metric_t *f)
     return BL_OK;
 }
 
+/* The series of these label values. Runs on every update, so the values
+ * are hashed and compared as they are (joined by 0x1f, on the stack);
+ * rendering and escaping happen once, when a series is first seen. */
 static series_t *lookup(bl_metric_t *f, const char *const *values)
 {
-    bl_buf_t key = {0};
-    render_labels(f, values, &key);
-    if (!key.data)
-        bl_buf_append(&key, "", 0);
+    char stack[512];
+    bl_buf_t heap = {0};
+    char *key = stack;
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_labels; i++) {
+        const char *v = values && values[i] ? values[i] : "";
+        size_t vn = strlen(v);
+        if (key == stack && n + vn + 1 > sizeof stack) {
+            if (bl_buf_append(&heap, stack, n))
+                return NULL;
+            key = NULL;
+        }
+        if (key == stack) {
+            memcpy(stack + n, v, vn);
+            stack[n + vn] = '\x1f';
+        } else if (bl_buf_append(&heap, v, vn) || bl_buf_append(&heap, "\x1f", 1)) {
+            bl_buf_free(&heap);
+            return NULL;
+        }
+        n += vn + 1;
+    }
+    if (key != stack)
+        key = heap.data ? heap.data : stack;
     series_t *found = NULL;
-    uint64_t h = fnv1a(key.data, key.len);
+    uint64_t h = fnv1a(key, n);
     if ((f->n_used + 1) * 4 > f->n_slots * 3 && grow(f))
         goto done;
     size_t j = h & (f->n_slots - 1);
     while (f->slots[j].labels) {
-        if (f->slots[j].hash == h && !strcmp(f->slots[j].labels, key.data)) {
+        if (f->slots[j].hash == h && f->slots[j].key_len == n && !memcmp(f->slots[j].key, key, n)) {
             found = &f->slots[j];
             goto done;
         }
         j = (j + 1) & (f->n_slots - 1);
     }
-    series_t *s = &f->slots[j];
-    if (f->kind == BL_METRIC_HISTOGRAM) {
-        s->counts = calloc(f->n_bounds + 1, sizeof *s->counts);
-        if (!s->counts)
-            goto done;
+    series_t *sr = &f->slots[j];
+    bl_buf_t rendered = {0};
+    render_labels(f, values, &rendered);
+    char *kcopy = malloc(n ? n : 1);
+    char *labels = bl_buf_steal(&rendered, NULL);
+    if (!kcopy || !labels) {
+        free(kcopy);
+        free(labels);
+        goto done;
     }
-    s->labels = bl_buf_steal(&key, NULL);
-    s->hash = h;
+    memcpy(kcopy, key, n);
+    if (f->kind == BL_METRIC_HISTOGRAM) {
+        sr->counts = calloc(f->n_bounds + 1, sizeof *sr->counts);
+        if (!sr->counts) {
+            free(kcopy);
+            free(labels);
+            goto done;
+        }
+    }
+    sr->labels = labels;
+    sr->key = kcopy;
+    sr->key_len = n;
+    sr->hash = h;
     f->n_used++;
-    found = s;
+    found = sr;
 done:
-    bl_buf_free(&key);
+    bl_buf_free(&heap);
     return found;
 }
 

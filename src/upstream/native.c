@@ -264,11 +264,21 @@ static int on_message_begin(http_parser *p)
     return 0;
 }
 
+/* "HTTP/1.1 200 " without printf (every response has one). */
+static void status_line(bl_buf_t *b, const http_parser *p)
+{
+    unsigned s = p->status_code % 1000;
+    char line[16] = {'H', 'T', 'T', 'P', '/', (char)('0' + p->http_major % 10), '.',
+                     (char)('0' + p->http_minor % 10), ' ', (char)('0' + s / 100),
+                     (char)('0' + s / 10 % 10), (char)('0' + s % 10), ' '};
+    bl_buf_append(b, line, 13);
+}
+
 static int on_status(http_parser *p, const char *at, size_t n)
 {
     bl_nx_t *nx = parser_xfer(p)->nx;
     if (!nx->raw.len)
-        bl_buf_printf(&nx->raw, "HTTP/%u.%u %03u ", p->http_major, p->http_minor, p->status_code);
+        status_line(&nx->raw, p);
     return bl_buf_append(&nx->raw, at, n) ? -1 : 0;
 }
 
@@ -276,7 +286,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     bl_nx_t *nx = parser_xfer(p)->nx;
     if (!nx->raw.len) /* a status line without a reason phrase */
-        bl_buf_printf(&nx->raw, "HTTP/%u.%u %03u ", p->http_major, p->http_minor, p->status_code);
+        status_line(&nx->raw, p);
     if (nx->last_was_value || !memchr(nx->raw.data, '\n', nx->raw.len))
         bl_buf_append(&nx->raw, "\r\n", 2);
     nx->last_was_value = false;
@@ -301,7 +311,7 @@ static int on_headers_complete(http_parser *p)
     bl_upstream_xfer_t *x = parser_xfer(p);
     bl_nx_t *nx = x->nx;
     if (!nx->raw.len)
-        bl_buf_printf(&nx->raw, "HTTP/%u.%u %03u ", p->http_major, p->http_minor, p->status_code);
+        status_line(&nx->raw, p);
     bl_buf_append(&nx->raw, "\r\n", 2);
     if (p->status_code < 200)
         return 0; /* 1xx: the real response follows */
@@ -640,10 +650,13 @@ static int build_head(bl_nx_t *nx, const bl_upstream_req_t *req, const char *met
                       const char *path)
 {
     bl_buf_t *b = &nx->head;
-    bool v6 = strchr(nx->host, ':') != NULL;
-    int rc = bl_buf_printf(b, "%s %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\n", method, path,
-                           v6 ? "[" : "", nx->host, v6 ? "]" : "",
-                           strcmp(nx->port, "80") ? ":" : "", strcmp(nx->port, "80") ? nx->port : "");
+    bool v6 = strchr(nx->host, ':') != NULL, port = strcmp(nx->port, "80") != 0;
+    /* by hand, not printf: this runs for every request */
+    const char *parts[] = {method, " ", path, " HTTP/1.1\r\nHost: ", v6 ? "[" : "", nx->host,
+                           v6 ? "]" : "", port ? ":" : "", port ? nx->port : "", "\r\n"};
+    int rc = bl_buf_reserve(b, 256 + strlen(path));
+    for (size_t i = 0; !rc && i < BL_ARRAY_LEN(parts); i++)
+        rc = bl_buf_append_str(b, parts[i]);
     bool ct = false;
     for (size_t i = 0; !rc && i < req->n_headers; i++) {
         const char *h = req->headers[i];
@@ -658,8 +671,19 @@ static int build_head(bl_nx_t *nx, const bl_upstream_req_t *req, const char *met
     }
     if (!rc && req->body_len && !ct)
         rc = bl_buf_append_str(b, "Content-Type: application/json\r\n");
-    if (!rc && (req->body_len || !strcmp(method, "POST") || !strcmp(method, "PUT")))
-        rc = bl_buf_printf(b, "Content-Length: %zu\r\n", req->body_len);
+    if (!rc && (req->body_len || !strcmp(method, "POST") || !strcmp(method, "PUT"))) {
+        char num[24];
+        size_t i = sizeof num, v = req->body_len;
+        do {
+            num[--i] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        rc = bl_buf_append_str(b, "Content-Length: ");
+        if (!rc)
+            rc = bl_buf_append(b, num + i, sizeof num - i);
+        if (!rc)
+            rc = bl_buf_append(b, "\r\n", 2);
+    }
     if (!rc)
         rc = bl_buf_append(b, "\r\n", 2);
     return rc;
