@@ -253,6 +253,7 @@ void bl_metric_clear(bl_metric_t *f)
 {
     for (size_t i = 0; i < f->n_slots; i++) {
         free(f->slots[i].labels);
+        free(f->slots[i].key);
         free(f->slots[i].counts);
     }
     if (f->slots)
