@@ -12,14 +12,9 @@
 #include <math.h>
 
 #include "engine/kernels/kern_impl.h"
+#include "engine/kernels/simd_x86.h"
 
 #define QB 144
-
-/* fp16 to float with F16C (bl_fp16_to_f32 is the portable one) */
-static inline float h2f(uint16_t h)
-{
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-}
 
 static inline int32_t hsum_i32(__m256i v)
 {

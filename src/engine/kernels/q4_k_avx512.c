@@ -12,13 +12,9 @@
 #include <math.h>
 
 #include "engine/kernels/kern_impl.h"
+#include "engine/kernels/simd_x86.h"
 
 #define QB 144
-
-static inline float h2f(uint16_t h)
-{
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-}
 
 /* llama.cpp's order (q4_k.c, bl_q4_k_dot_ref): exact integer sums, one fma
  * per super-block (gemv) or per pair of sub-blocks (gemm) into the scales'

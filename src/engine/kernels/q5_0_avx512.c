@@ -19,21 +19,9 @@
 #include <math.h>
 
 #include "engine/kernels/kern_impl.h"
+#include "engine/kernels/simd_x86.h"
 
 #define AI __attribute__((always_inline)) static inline
-
-static inline float h2f(uint16_t h)
-{
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-}
-
-static inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* the 32 quants (0..31) of block b0 in the low half, of block b1 in the high */
 AI __m512i quants2(const uint8_t *b0, const uint8_t *b1, size_t off)

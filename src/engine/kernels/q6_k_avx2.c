@@ -11,22 +11,9 @@
 #include <immintrin.h>
 
 #include "engine/kernels/kern_impl.h"
+#include "engine/kernels/simd_x86.h"
 
 #define QB 210
-
-/* fp16 to float with F16C (bl_fp16_to_f32 is the portable one) */
-static inline float h2f(uint16_t h)
-{
-    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-}
-
-static inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 static float dot_row(const uint8_t *w, const int8_t *qa, const float *da, const int16_t *sa,
                      size_t nb)
