@@ -1,6 +1,7 @@
 /*
  * Internal to xlate: what each family file provides. Every family has
- *   <fam>_req.c     bl_x<fam>_parse, bl_x<fam>_write_req
+ *   <fam>_req.c     bl_x<fam>_parse, bl_x<fam>_write_req (Responses and
+ *                   Anthropic: <fam>_parse.c and <fam>_build.c)
  *   <fam>_read.c    a reader (target side): bl_x<fam>_reader_new
  *   <fam>_write.c   a writer (client side): bl_x<fam>_writer_new
  * and core.c dispatches on bl_family_t.
