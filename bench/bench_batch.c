@@ -3,7 +3,9 @@
  * sequences stepped together with bl_ctx_feed_batch, and the ratio to one
  * sequence (the product's target: 4 streams >= 2.5x one). Each sequence has
  * a 64-token prefix in its cache; every run starts from there. Two tables:
- * the default bit-exact per-column kernels, and the multi-column kernels
+ * the default bit-exact path (multi-column tiles for the types whose tiles
+ * are exact per column, bl_kern_cols_exact; else one column at a time), and
+ * the multi-column kernels
  * (m->batch_multicol, see engine/model.h and batch.c). Each figure is the
  * best of TRIALS runs: the machine is shared, and interference only slows.
  * Usage: bench_batch MODEL.gguf [threads, default 0 = all cores] [steps, default 24]
@@ -133,7 +135,7 @@ int main(int argc, char **argv)
         m->batch_multicol = multicol;
         printf("%s\n%6s %12s %14s %10s\n",
                multicol ? "\nbatch_multicol (multi-column kernels):"
-                        : "default (per-column kernels, bit-identical to alone):",
+                        : "default (bit-identical to alone: exact tiles where the type has them, else per column):",
                "batch", "ms/step", "agg tok/s", "vs batch 1");
         double base = 0;
         static const int SIZES[] = {1, 2, 4, 8};

@@ -7,11 +7,14 @@
  * attention is per sequence (each against its own KV cache, split across
  * the pool by (sequence, head)).
  *
- * Each column goes through the same ops as bl_ctx_feed of that token alone,
- * and by default each matmul runs the single-column (decode) kernel once
- * per column over row blocks small enough to stay in cache (bl_fwd_matmuls'
- * by_column): bit for bit what feeding alone gives, whatever else is in the
- * batch, with the weights read from memory once per step.
+ * Each column goes through the same ops as bl_ctx_feed of that token alone.
+ * By default each matmul either runs the multi-column tiles, for the types
+ * whose tiles sum every (row, column) by the decode kernel's own chain
+ * (bl_kern_cols_exact: Q8_0 and Q4_0 on AVX-512 VNNI), or runs the
+ * single-column kernel once per column over row blocks small enough to stay
+ * in cache (bl_fwd_matmuls' by_column). Either way it is bit for bit what
+ * feeding alone gives, whatever else is in the batch, with the weights read
+ * from memory once per step; the tiles also decode each weight block once.
  *
  * With m->batch_multicol the multi-column kernels run instead. They share
  * the decoding of each weight block between columns (less arithmetic when

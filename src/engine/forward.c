@@ -101,7 +101,9 @@ static void mm_worker(void *arg, size_t c0, size_t c1)
             k -= j->n_chunks[i++];
         const bl_mat_t *w = j->mm[i].w;
         size_t r0 = k * j->chunk, r1 = r0 + j->chunk < w->n_out ? r0 + j->chunk : w->n_out;
-        if (j->by_column)
+        /* exact batches go column by column, unless this type's tiles are
+           exact per column anyway (then the weights are decoded once) */
+        if (j->by_column && !bl_kern_cols_exact(w->type))
             mm_by_column(j, &j->mm[i], r0, r1);
         else if (j->ycol)
             mm_scatter(j, &j->mm[i], r0, r1);

@@ -436,6 +436,53 @@ static void matmul_all_types_all_isas(void **state)
     assert_int_equal(bl_kern_init(BL_ISA_AUTO), 0);
 }
 
+/* Where a family says its tiles are exact per column (bl_kern_cols_exact),
+ * a multi-column matmul must give each column bit for bit what that column
+ * alone gives, on random data: batched decode relies on it to stay exact. */
+static void cols_exact_means_bit_for_bit(void **state)
+{
+    (void)state;
+    int checked = 0;
+    for (size_t ii = 0; ii < sizeof ISAS / sizeof ISAS[0]; ii++) {
+        bl_isa_t isa = ISAS[ii];
+        if (!bl_kern_cpu_has(isa) || bl_kern_init(isa))
+            continue;
+        for (size_t ti = 0; ti < sizeof MM_TYPES / sizeof MM_TYPES[0]; ti++) {
+            uint32_t t = MM_TYPES[ti];
+            if (!bl_kern_cols_exact(t))
+                continue;
+            const size_t n = 4096 + 96, nrows = 13, ncols = 5;
+            uint64_t rb;
+            assert_true(bl_type_row_bytes(t, n, &rb));
+            uint8_t *W = malloc(rb * nrows);
+            float *x = malloc(n * ncols * 4);
+            size_t ab = bl_kern_act_bytes(t, n);
+            uint8_t *X = malloc(ab * ncols + 64);
+            float *multi = malloc(nrows * ncols * 4), *one = malloc(nrows * 4);
+            make_weights(t, W, (size_t)rb, n, nrows, false);
+            make_acts(x, n, ncols, false);
+            bl_kern_prepare(t, x, n, ncols, X);
+            bl_kern_matmul(t, W, (size_t)rb, n, X, ncols, multi, nrows, 0, nrows);
+            for (size_t c = 0; c < ncols; c++) {
+                bl_kern_matmul(t, W, (size_t)rb, n, X + c * ab, 1, one, nrows, 0, nrows);
+                for (size_t r = 0; r < nrows; r++)
+                    if (f2u(one[r]) != f2u(multi[c * nrows + r]))
+                        fail_msg("%s %s: column %zu row %zu: %.9g alone, %.9g in a batch",
+                                 bl_kern_isa_name(), bl_type_info(t)->name, c, r, one[r],
+                                 multi[c * nrows + r]);
+            }
+            checked++;
+            free(W);
+            free(x);
+            free(X);
+            free(multi);
+            free(one);
+        }
+    }
+    print_message("%d type/ISA pairs with per-column-exact tiles checked\n", checked);
+    assert_int_equal(bl_kern_init(BL_ISA_AUTO), 0);
+}
+
 /* Activations are rounded half to even (as ggml's x86 quantize_row_q8_0),
  * unlike the weight quantizer's roundf, on every ISA. */
 static void prepare_rounds_half_to_even(void **state)
@@ -490,6 +537,7 @@ int main(void)
         cmocka_unit_test(init_picks_best_and_names_it),
         cmocka_unit_test(prepare_rounds_half_to_even),
         cmocka_unit_test(matmul_all_types_all_isas),
+        cmocka_unit_test(cols_exact_means_bit_for_bit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

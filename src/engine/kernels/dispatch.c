@@ -66,16 +66,16 @@ typedef struct {
 } family_t;
 
 static const bl_kern_ops_t SCALAR_OPS[BL_KT_COUNT] = {
-    [BL_KT_F32] = {bl_f32_prepare_scalar, bl_f32_matmul_scalar},
-    [BL_KT_F16] = {bl_f16_prepare_scalar, bl_f16_matmul_scalar},
-    [BL_KT_BF16] = {bl_bf16_prepare_scalar, bl_bf16_matmul_scalar},
-    [BL_KT_Q8_0] = {bl_q8a_prepare_scalar, bl_q8_0_matmul_scalar},
-    [BL_KT_Q4_0] = {bl_q8a_prepare_scalar, bl_q4_0_matmul_scalar},
-    [BL_KT_Q5_0] = {bl_q8a_prepare_scalar, bl_q5_0_matmul_scalar},
-    [BL_KT_Q5_1] = {bl_q8a1_prepare_scalar, bl_q5_1_matmul_scalar},
-    [BL_KT_Q4_K] = {bl_q8k_prepare_scalar, bl_q4_k_matmul_scalar},
-    [BL_KT_Q5_K] = {bl_q8k_prepare_scalar, bl_q5_k_matmul_scalar},
-    [BL_KT_Q6_K] = {bl_q8k_prepare_scalar, bl_q6_k_matmul_scalar},
+    [BL_KT_F32] = {bl_f32_prepare_scalar, bl_f32_matmul_scalar, false},
+    [BL_KT_F16] = {bl_f16_prepare_scalar, bl_f16_matmul_scalar, false},
+    [BL_KT_BF16] = {bl_bf16_prepare_scalar, bl_bf16_matmul_scalar, false},
+    [BL_KT_Q8_0] = {bl_q8a_prepare_scalar, bl_q8_0_matmul_scalar, false},
+    [BL_KT_Q4_0] = {bl_q8a_prepare_scalar, bl_q4_0_matmul_scalar, false},
+    [BL_KT_Q5_0] = {bl_q8a_prepare_scalar, bl_q5_0_matmul_scalar, false},
+    [BL_KT_Q5_1] = {bl_q8a1_prepare_scalar, bl_q5_1_matmul_scalar, false},
+    [BL_KT_Q4_K] = {bl_q8k_prepare_scalar, bl_q4_k_matmul_scalar, false},
+    [BL_KT_Q5_K] = {bl_q8k_prepare_scalar, bl_q5_k_matmul_scalar, false},
+    [BL_KT_Q6_K] = {bl_q8k_prepare_scalar, bl_q6_k_matmul_scalar, false},
 };
 
 /* The families are built once (pthread_once); the current one is an atomic
@@ -193,6 +193,12 @@ void bl_kern_prepare(uint32_t wtype, const float *x, size_t n, size_t ncols, voi
     if (t < 0 || ncols == 0)
         return;
     fam()->ops[t].prepare(x, n, ncols, dst);
+}
+
+bool bl_kern_cols_exact(uint32_t wtype)
+{
+    int t = kt(wtype);
+    return t >= 0 && fam()->ops[t].cols_exact;
 }
 
 void bl_kern_matmul(uint32_t wtype, const void *W, size_t row_bytes, size_t n, const void *X,

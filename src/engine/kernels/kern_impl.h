@@ -142,6 +142,8 @@ typedef void (*bl_matmul_fn)(const void *W, size_t row_bytes, size_t n, const vo
 typedef struct {
     bl_prepare_fn prepare;
     bl_matmul_fn matmul;
+    bool cols_exact;  /* a column of a multi-column matmul is bit for bit its
+                         single-column result (batched decode may use the tiles) */
 } bl_kern_ops_t;
 
 /* Element type ids as the tables index them. */

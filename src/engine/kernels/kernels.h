@@ -42,6 +42,11 @@ void bl_kern_prepare(uint32_t wtype, const float *x, size_t n, size_t ncols, voi
 void bl_kern_matmul(uint32_t wtype, const void *W, size_t row_bytes, size_t n, const void *X,
                     size_t ncols, float *y, size_t ldy, size_t r0, size_t r1);
 
+/* Is column c of a matmul with ncols > 1 bit for bit the result of the same
+ * call with that column alone (for the current family)? Then a batch of
+ * sequences can decode through the multi-column tiles and stay exact. */
+bool bl_kern_cols_exact(uint32_t wtype);
+
 /* Reference conversions, used by the writer, embeddings lookup and tests. */
 void bl_kern_quantize_row(uint32_t type, const float *src, void *dst, size_t n);
 void bl_kern_dequantize_row(uint32_t type, const void *src, float *dst, size_t n);

@@ -24,6 +24,8 @@ void bl_kern_fill_avx512(bl_kern_ops_t ops[BL_KT_COUNT], bool vnni, bool bf16)
     if (vnni) {
         ops[BL_KT_Q4_0].matmul = bl_q4_0_matmul_avx512_vnni;
         ops[BL_KT_Q8_0].matmul = bl_q8_0_matmul_avx512_vnni;
+        ops[BL_KT_Q8_0].cols_exact = true;
+        ops[BL_KT_Q4_0].cols_exact = true;
         ops[BL_KT_Q4_K].matmul = bl_q4_k_matmul_avx512_vnni;
         ops[BL_KT_Q5_0].matmul = bl_q5_0_matmul_avx512_vnni;
         ops[BL_KT_Q5_1].matmul = bl_q5_1_matmul_avx512_vnni;

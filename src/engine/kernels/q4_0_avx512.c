@@ -74,10 +74,14 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
     for (int j = 0; j < C; j++)
         sa8[j] = full ? _mm512_castps256_ps512(_mm256_loadu_ps(da[j] + b))
                       : _mm512_maskz_loadu_ps((__mmask16)((1u << nrun) - 1), da[j] + b);
+    /* weight scale x column j's activation scale, as decode folds them:
+       each (row, column) is summed by decode's chain, so the tiles are exact
+       per column (bl_kern_cols_exact) */
+    __m512 swa[4][3];
     for (int i = 0; i < R; i++) {
         sw[i] = scales8(wr[i] + b * QB, nrun, full);
-        if (C == 1) /* matvec: fold the activation scales in once */
-            sw[i] = _mm512_mul_ps(sw[i], sa8[0]);
+        for (int j = 0; j < C; j++)
+            swa[i][j] = _mm512_mul_ps(sw[i], sa8[j]);
     }
     for (int k = 0; k < 2; k++) {
         const size_t bb = b + 4 * k;
@@ -87,7 +91,6 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
         const int full4 = full || nblk == 4;
         const __m512i ik = k ? ik1 : ik0;
         __m512i alo[3], ahi[3], neg[3];
-        __m512 dap[3];
         for (int j = 0; j < C; j++) {
             const int8_t *a = qa[j] + bb * 32;
             __m512i z0, z1, s4;
@@ -104,24 +107,16 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
             ahi[j] = _mm512_permutex2var_epi64(z0, ihi, z1);
             s4 = _mm512_maskz_permutexvar_epi32(0x1111, is, s4);
             neg[j] = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), s4), 3);
-            if (C > 1)
-                dap[j] = _mm512_permutexvar_ps(ik, sa8[j]);
         }
         for (int i = 0; i < R; i++) {
             __m512i q = nibbles4(wr[i] + bb * QB, nblk, full4);
             __m512i lo = _mm512_and_si512(q, m4);
             __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-            __m512 swp = _mm512_permutexvar_ps(ik, sw[i]);
             for (int j = 0; j < C; j++) {
                 __m512i d = _mm512_dpbusd_epi32(neg[j], lo, alo[j]);
                 d = _mm512_dpbusd_epi32(d, hi, ahi[j]);
-                __m512 f = _mm512_cvtepi32_ps(d);
-                if (C == 1) {
-                    acc[i][j] = _mm512_fmadd_ps(f, swp, acc[i][j]);
-                } else {
-                    f = _mm512_mul_ps(f, swp);
-                    acc[i][j] = _mm512_fmadd_ps(f, dap[j], acc[i][j]);
-                }
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                                            _mm512_permutexvar_ps(ik, swa[i][j]), acc[i][j]);
             }
         }
     }

@@ -7,6 +7,13 @@
  * A step is 2 blocks (one zmm of weights); int32 lanes 0..7 belong to the
  * first block and 8..15 to the second. Scales of 4 blocks come from one
  * vpermt2w over the 128 bytes they start in.
+ *
+ * Every (row, column) pair is summed by the same chain whatever the tile:
+ * the weight scale times that column's activation scale (one product per
+ * block), then one fma per 2 blocks into its accumulator, reduced at the
+ * end. So a column of a multi-column call is bit for bit the single-column
+ * result, and a batch of sequences decodes through the tiles (the weights
+ * decoded once for all columns) exactly as each sequence alone.
  */
 #include <immintrin.h>
 
@@ -69,10 +76,11 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
     for (int j = 0; j < C; j++)
         sa4[j] = full ? _mm512_castps128_ps512(_mm_loadu_ps(da[j] + b))
                       : _mm512_maskz_loadu_ps((__mmask16)((1u << nrun) - 1), da[j] + b);
+    __m512 swa[4][3]; /* weight scale x column j's activation scale */
     for (int i = 0; i < R; i++) {
         sw[i] = scales4(wr[i] + b * QB, nrun, full);
-        if (C == 1)
-            sw[i] = _mm512_mul_ps(sw[i], sa4[0]);
+        for (int j = 0; j < C; j++)
+            swa[i][j] = _mm512_mul_ps(sw[i], sa4[j]);
     }
     for (int k = 0; k < 2; k++) {
         const size_t bb = b + 2 * k;
@@ -81,26 +89,16 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
         const size_t nblk = full ? 2 : (nb - bb < 2 ? nb - bb : 2);
         const __m512i ik = k ? ik1 : ik0;
         __m512i ua[3];
-        __m512 dap[3];
-        for (int j = 0; j < C; j++) {
+        for (int j = 0; j < C; j++)
             ua[j] = acts2(qa[j] + bb * 32, nblk);
-            if (C > 1)
-                dap[j] = _mm512_permutexvar_ps(ik, sa4[j]);
-        }
         for (int i = 0; i < R; i++) {
             __m512i w = quants2(wr[i] + bb * QB, nblk);
             /* -128 * sum(w) per lane, shared by the columns */
             __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(),
                                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, w));
-            __m512 swp = _mm512_permutexvar_ps(ik, sw[i]);
             for (int j = 0; j < C; j++) {
                 __m512 f = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(neg, ua[j], w));
-                if (C == 1) {
-                    acc[i][j] = _mm512_fmadd_ps(f, swp, acc[i][j]);
-                } else {
-                    f = _mm512_mul_ps(f, swp);
-                    acc[i][j] = _mm512_fmadd_ps(f, dap[j], acc[i][j]);
-                }
+                acc[i][j] = _mm512_fmadd_ps(f, _mm512_permutexvar_ps(ik, swa[i][j]), acc[i][j]);
             }
         }
     }
