@@ -58,8 +58,8 @@ AI __m512i nibbles4(const uint8_t *blk, size_t nblk, const int full)
 }
 
 /* One run of up to 8 blocks (all 8 when full, so loads need no masks). */
-AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa[3],
-            const float *const da[3], const int32_t *const sa[3], size_t nb, size_t b,
+AI void run(__m512 acc[4][4], const uint8_t *const wr[4], const int8_t *const qa[4],
+            const float *const da[4], const int32_t *const sa[4], size_t nb, size_t b,
             const int R, const int C, const int full_run)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
@@ -70,19 +70,12 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
     const __m512i ik1 = _mm512_add_epi32(ik0, _mm512_set1_epi32(4));
     const size_t nrun = full_run ? 8 : nb - b;
     const int full = full_run;
-    __m512 sw[4], sa8[3];
+    __m512 sw[4], sa8[4];
     for (int j = 0; j < C; j++)
         sa8[j] = full ? _mm512_castps256_ps512(_mm256_loadu_ps(da[j] + b))
                       : _mm512_maskz_loadu_ps((__mmask16)((1u << nrun) - 1), da[j] + b);
-    /* weight scale x column j's activation scale, as decode folds them:
-       each (row, column) is summed by decode's chain, so the tiles are exact
-       per column (bl_kern_cols_exact) */
-    __m512 swa[4][3];
-    for (int i = 0; i < R; i++) {
+    for (int i = 0; i < R; i++)
         sw[i] = scales8(wr[i] + b * QB, nrun, full);
-        for (int j = 0; j < C; j++)
-            swa[i][j] = _mm512_mul_ps(sw[i], sa8[j]);
-    }
     for (int k = 0; k < 2; k++) {
         const size_t bb = b + 4 * k;
         if (!full && bb >= nb)
@@ -90,7 +83,8 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
         const size_t nblk = full ? 4 : (nb - bb < 4 ? nb - bb : 4);
         const int full4 = full || nblk == 4;
         const __m512i ik = k ? ik1 : ik0;
-        __m512i alo[3], ahi[3], neg[3];
+        __m512i alo[4], ahi[4], neg[4];
+        __m512 dap[4];
         for (int j = 0; j < C; j++) {
             const int8_t *a = qa[j] + bb * 32;
             __m512i z0, z1, s4;
@@ -107,16 +101,22 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
             ahi[j] = _mm512_permutex2var_epi64(z0, ihi, z1);
             s4 = _mm512_maskz_permutexvar_epi32(0x1111, is, s4);
             neg[j] = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), s4), 3);
+            dap[j] = _mm512_permutexvar_ps(ik, sa8[j]);
         }
         for (int i = 0; i < R; i++) {
             __m512i q = nibbles4(wr[i] + bb * QB, nblk, full4);
             __m512i lo = _mm512_and_si512(q, m4);
             __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            /* weight scale x column j's activation scale, the product decode
+               forms (lane-permuted first: the same values), so each (row,
+               column) is summed by decode's chain: the tiles are exact per
+               column (bl_kern_cols_exact) */
+            const __m512 swp = _mm512_permutexvar_ps(ik, sw[i]);
             for (int j = 0; j < C; j++) {
                 __m512i d = _mm512_dpbusd_epi32(neg[j], lo, alo[j]);
                 d = _mm512_dpbusd_epi32(d, hi, ahi[j]);
-                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
-                                            _mm512_permutexvar_ps(ik, swa[i][j]), acc[i][j]);
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(swp, dap[j]),
+                                            acc[i][j]);
             }
         }
     }
@@ -125,11 +125,11 @@ AI void run(__m512 acc[4][3], const uint8_t *const wr[4], const int8_t *const qa
 AI void tile(const uint8_t *W, size_t rb, size_t nb, const uint8_t *X, size_t cs, float *y,
              size_t ldy, size_t r, size_t c, const int R, const int C)
 {
-    __m512 acc[4][3];
+    __m512 acc[4][4];
     const uint8_t *wr[4];
-    const int8_t *qa[3];
-    const float *da[3];
-    const int32_t *sa[3];
+    const int8_t *qa[4];
+    const float *da[4];
+    const int32_t *sa[4];
     for (int i = 0; i < R; i++)
         wr[i] = W + (r + i) * rb;
     for (int j = 0; j < C; j++) {
@@ -245,6 +245,7 @@ static void decode(const uint8_t *W, size_t rb, size_t nb, const uint8_t *col, f
 TILE(1, 1) TILE(2, 1) TILE(3, 1) TILE(4, 1)
 TILE(1, 2) TILE(2, 2) TILE(3, 2) TILE(4, 2)
 TILE(1, 3) TILE(2, 3) TILE(3, 3) TILE(4, 3)
+TILE(1, 4) TILE(2, 4) TILE(3, 4)
 
 typedef void (*tile_fn)(const uint8_t *, size_t, size_t, const uint8_t *, size_t, float *, size_t,
                         size_t, size_t);
@@ -264,6 +265,14 @@ void bl_q4_0_matmul_avx512_vnni(const void *W, size_t row_bytes, size_t n, const
     if (ncols == 1 && (nb + 3) / 4 <= DEC_MAX_STEPS) {
         act_step_t st[DEC_MAX_STEPS];
         decode(W, row_bytes, nb, X, y, r0, r1, st);
+        return;
+    }
+    /* a batch of 4 sequences: 3 rows x 4 columns, every weight block decoded
+     * once for all four (4 x 4 would not fit the registers) */
+    if (ncols == 4) {
+        static const tile_fn T4[3] = {tile_1_4, tile_2_4, tile_3_4};
+        for (size_t r = r0; r < r1; r += 3)
+            T4[(r1 - r < 3 ? r1 - r : 3) - 1](W, row_bytes, nb, X, cs, y, ldy, r, 0);
         return;
     }
     /* rows outer so a few rows of weights stay in L1 while every column
