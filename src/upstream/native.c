@@ -48,8 +48,10 @@ typedef struct bl_nx {
     char host[MAX_HOST + 1];
     char port[8];
     char key[MAX_HOST + 8];
-    struct sockaddr_storage addr;
+    struct sockaddr_storage addr;    /* the address being tried */
     bool have_addr;
+    struct sockaddr_storage more[4]; /* the name's other addresses, tried in turn */
+    int n_more;
     bl_buf_t head;                /* request line and headers (holds the key: wiped) */
     const void *body;
     size_t body_len;
@@ -73,6 +75,7 @@ typedef struct {
 
 static void start_connect(bl_upstream_xfer_t *x);
 static void send_request(bl_upstream_xfer_t *x);
+static void connect_addr(bl_upstream_xfer_t *x);
 
 /* ---- lists and lifetimes ------------------------------------------------------ */
 
@@ -490,6 +493,15 @@ static void connect_cb(uv_connect_t *req, int status)
     bl_upstream_xfer_t *x = c->x;
     if (!x)
         return; /* cancelled or timed out: the connection is closing */
+    if (status < 0 && status != UV_ETIMEDOUT && x->nx->n_more > 0) {
+        /* the name has other addresses ("localhost": ::1, then 127.0.0.1) */
+        bl_nx_t *nx = x->nx;
+        nx->addr = nx->more[0];
+        memmove(nx->more, nx->more + 1, (size_t)--nx->n_more * sizeof nx->more[0]);
+        conn_close(c);
+        connect_addr(x);
+        return;
+    }
     if (status < 0) {
         bl_up_result_t r = status == UV_ETIMEDOUT ? BL_UP_TIMEOUT_CONNECT : BL_UP_CONNECT;
         char msg[400];
@@ -548,6 +560,9 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         } else {
             memcpy(&nx->addr, res->ai_addr, res->ai_addrlen);
             nx->have_addr = true;
+            for (struct addrinfo *ai = res->ai_next; ai && nx->n_more < 4; ai = ai->ai_next)
+                if (ai->ai_addrlen <= sizeof nx->more[0])
+                    memcpy(&nx->more[nx->n_more++], ai->ai_addr, ai->ai_addrlen);
             connect_addr(x);
         }
     }

@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <cmocka.h>
 #include <jansson.h>
 
@@ -502,6 +503,144 @@ static void sequential_transfers_reuse_connections(void **state)
     close_all(&loop, u);
 }
 
+/* A host name is resolved off the loop (libuv's pool); one that does not
+ * resolve is a DNS failure. */
+static void host_names_resolve_off_the_loop(void **state)
+{
+    uv_loop_t loop;
+    bl_upstream_t *u;
+    uv_loop_init(&loop);
+    assert_int_equal(bl_upstream_new(&loop, &u), 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://localhost:%d/v1/models", g_port);
+    bl_upstream_req_t r = {.method = "GET", .url = url, .connect_timeout_ms = 2000,
+                           .total_timeout_ms = 10000};
+    ctx_t c = {.u = u};
+    assert_int_equal(bl_upstream_start(u, &r, callbacks(&c), &c.x), 0);
+    assert_true(run_until(&loop, &c.done, 10000));
+    assert_int_equal(c.result, BL_UP_OK);
+    assert_int_equal(c.status, 200);
+    snprintf(url, sizeof url, "http://no-such-host.invalid:%d/v1/models", g_port);
+    ctx_t d = {.u = u};
+    assert_int_equal(bl_upstream_start(u, &r, callbacks(&d), &d.x), 0);
+    assert_true(run_until(&loop, &d.done, 10000));
+    assert_int_equal(d.result, BL_UP_DNS);
+    ctx_free(&c);
+    ctx_free(&d);
+    close_all(&loop, u);
+}
+
+/* A server that answers the first request on a connection, then reads the
+ * second and closes without a byte (as a server closing an idle keep-alive
+ * connection at that moment does), and answers on the next connection. */
+typedef struct {
+    int lfd;
+    int requests, connections;
+} drop_srv_t;
+
+static bool read_request(int fd)
+{
+    char buf[4096];
+    size_t have = 0;
+    while (have < sizeof buf) {
+        ssize_t k = read(fd, buf + have, sizeof buf - have);
+        if (k <= 0)
+            return false;
+        have += (size_t)k;
+        if (memmem(buf, have, "\r\n\r\n", 4))
+            return true; /* GETs: no body */
+    }
+    return false;
+}
+
+static void *drop_srv(void *arg)
+{
+    drop_srv_t *s = arg;
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    int a = accept(s->lfd, NULL, NULL);
+    s->connections++;
+    if (read_request(a) && write(a, ok, sizeof ok - 1) > 0)
+        s->requests++;
+    if (read_request(a))
+        s->requests++;
+    close(a); /* the second request is never answered here */
+    int b = accept(s->lfd, NULL, NULL);
+    s->connections++;
+    if (read_request(b) && write(b, ok, sizeof ok - 1) > 0)
+        s->requests++;
+    close(b);
+    return NULL;
+}
+
+static void reused_connection_dropped_by_the_server_is_retried(void **state)
+{
+    drop_srv_t srv = {0};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    srv.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(srv.lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(srv.lfd, 4), 0);
+    getsockname(srv.lfd, (struct sockaddr *)&a, &al);
+    pthread_t th;
+    pthread_create(&th, NULL, drop_srv, &srv);
+    uv_loop_t loop;
+    bl_upstream_t *u;
+    uv_loop_init(&loop);
+    assert_int_equal(bl_upstream_new(&loop, &u), 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    bl_upstream_req_t r = {.method = "GET", .url = url, .connect_timeout_ms = 2000,
+                           .total_timeout_ms = 10000};
+    for (int i = 0; i < 2; i++) {
+        ctx_t c = {.u = u};
+        assert_int_equal(bl_upstream_start(u, &r, callbacks(&c), &c.x), 0);
+        assert_true(run_until(&loop, &c.done, 10000));
+        /* the second request went out on the kept connection, was dropped
+           unanswered, and was sent again on a new one: the caller sees 200 */
+        assert_int_equal(c.result, BL_UP_OK);
+        assert_int_equal(c.status, 200);
+        assert_string_equal(c.body.data, "ok");
+        ctx_free(&c);
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(srv.requests, 3);
+    assert_int_equal(srv.connections, 2);
+    close(srv.lfd);
+    close_all(&loop, u);
+}
+
+/* BALLAST_UPSTREAM_CURL=1 sends plain http:// through curl too: curl adds
+ * an Accept of any type to a request that has none, our client does not. */
+static const char *last_accept(uv_loop_t *loop, bl_upstream_t *u, char *out, size_t cap)
+{
+    json_t *st = mock_stats(loop, u);
+    const char *v = json_string_value(
+        json_object_get(json_object_get(json_object_get(st, "last_request"), "headers"), "accept"));
+    snprintf(out, cap, "%s", v ? v : "(none)");
+    json_decref(st);
+    return out;
+}
+
+static void curl_can_be_asked_for_plain_http(void **state)
+{
+    char seen[64];
+    for (int use_curl = 0; use_curl < 2; use_curl++) {
+        if (use_curl)
+            setenv("BALLAST_UPSTREAM_CURL", "1", 1);
+        uv_loop_t loop;
+        bl_upstream_t *u;
+        uv_loop_init(&loop);
+        assert_int_equal(bl_upstream_new(&loop, &u), 0);
+        unsetenv("BALLAST_UPSTREAM_CURL");
+        ctx_t c = {0};
+        fetch(&loop, u, &c, "POST", "/v1/chat/completions", CHAT, NULL, 0);
+        assert_int_equal(c.status, 200);
+        assert_string_equal(last_accept(&loop, u, seen, sizeof seen), use_curl ? "*/*" : "(none)");
+        ctx_free(&c);
+        close_all(&loop, u);
+    }
+}
+
 static void close_with_transfers_in_flight(void **state)
 {
     uv_loop_t loop;
@@ -648,6 +787,9 @@ int main(void)
         cmocka_unit_test(hang_times_out),
         cmocka_unit_test(cancel_mid_stream),
         cmocka_unit_test(sequential_transfers_reuse_connections),
+        cmocka_unit_test(host_names_resolve_off_the_loop),
+        cmocka_unit_test(reused_connection_dropped_by_the_server_is_retried),
+        cmocka_unit_test(curl_can_be_asked_for_plain_http),
         cmocka_unit_test(close_with_transfers_in_flight),
         cmocka_unit_test(start_and_close_from_callbacks),
     };
