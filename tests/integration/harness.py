@@ -165,6 +165,12 @@ class Mock:
         if r.status != 200:
             raise RuntimeError("set_mode %s: %r" % (mode, r))
 
+    def set_tool(self, name, args):
+        """Script a tool call: requests offering that tool get it (mock.c)."""
+        r = request(self.port, "POST", "/_mock/tool", {"name": name, "arguments": args})
+        if r.status != 200:
+            raise RuntimeError("set_tool %s: %r" % (name, r))
+
     def relisten(self):
         """After mode "refuse": listen again (SIGUSR1) and wait until it answers."""
         self.proc.send_signal(signal.SIGUSR1)

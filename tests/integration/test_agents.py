@@ -30,10 +30,6 @@ def require_agents():
     assert ok, why + " (scripts/test.sh runs npm ci in tests/agents)"
 
 
-def set_tool(mock, name, args):
-    r = request(mock.port, "POST", "/_mock/tool", {"name": name, "arguments": args})
-    assert r.status == 200, r
-
 
 def test_codex_through_an_openai_outage():
     require_agents()
@@ -47,7 +43,7 @@ def test_codex_through_an_openai_outage():
            "      - [{provider: claude, model: claude-sonnet-4-5}]\n" % (free_port(), an.port))
     b = Ballast(cfg)
     try:
-        set_tool(an, "exec_command", {"cmd": "printf codex-was-here > made-by-codex.txt"})
+        an.set_tool("exec_command", {"cmd": "printf codex-was-here > made-by-codex.txt"})
         rc, out, err = agents.run_codex(b.url, wd, "Create the file made-by-codex.txt.", timeout=90)
         made = os.path.join(wd, "made-by-codex.txt")
         assert os.path.exists(made), (rc, out, err[-3000:], b.log_text()[-3000:])
@@ -76,7 +72,7 @@ def test_claude_code_through_an_anthropic_outage():
            "      - [{provider: openai, model: gpt-4.1}]\n" % (free_port(), oa.port))
     b = Ballast(cfg)
     try:
-        set_tool(oa, "Bash", {"command": "printf claude-was-here > made-by-claude.txt",
+        oa.set_tool("Bash", {"command": "printf claude-was-here > made-by-claude.txt",
                               "description": "create the file"})
         rc, out, err = agents.run_claude(b.url, wd, "Create the file made-by-claude.txt.",
                                          timeout=90, model="claude-sonnet-4-5")

@@ -45,10 +45,6 @@ def routes(local=True):
             "      - [{provider: oa, model: gpt-4o}]\n" + tail)
 
 
-def set_tool(mock, name, args):
-    r = request(mock.port, "POST", "/_mock/tool", {"name": name, "arguments": args})
-    assert r.status == 200, r
-
 
 def run_sdk(b, tools, oa_model="gpt-x", an_model="claude-x"):
     node = shutil.which("node") or shutil.which("nodejs")
@@ -68,8 +64,8 @@ def test_sdks_fail_over_across_families_with_tools():
     oa, an = start_mock("oa"), start_mock("an")
     b = Ballast(providers(oa.port, an.port, free_port(), free_port()) + routes())
     try:
-        set_tool(oa, "get_weather", {"city": "Paris"})
-        set_tool(an, "get_weather", {"city": "Paris"})
+        oa.set_tool("get_weather", {"city": "Paris"})
+        an.set_tool("get_weather", {"city": "Paris"})
         out = run_sdk(b, tools=True)
         # OpenAI clients, their own family dead: answered by the Anthropic mock
         an_text = "Hello from an (model claude-3)."
